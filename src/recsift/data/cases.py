@@ -1,0 +1,146 @@
+"""`EvalCases`: the fixed evaluation cases of a split (valid or test).
+
+Each case is one query: a user, the input history the model sees, and one or more target
+items. Histories and targets are CSR arrays so one type serves leave-one-out (one target),
+session prefixes (one target per prefix) and CF ratio splits (many targets per user).
+Optional fixed ``candidates`` (e.g. 1 positive + 99 sampled negatives) turn full ranking
+into sampled ranking; they are drawn once, seeded, and saved with the split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import DataFormatError
+
+
+@dataclass(frozen=True)
+class EvalCases:
+    """Evaluation queries in CSR form.
+
+    Attributes
+    ----------
+    user : int64 [n_cases]
+    hist_indptr, hist_items : CSR of the input history per case (time-ordered for sequences).
+    tgt_indptr, tgt_items : CSR of the target items per case (at least one per case).
+    n_items : number of real items (scores have ``n_items + 1`` columns, column 0 = padding).
+    candidates : optional int64 [n_cases, C]; column 0 is the case's first target.
+    """
+
+    user: np.ndarray
+    hist_indptr: np.ndarray
+    hist_items: np.ndarray
+    tgt_indptr: np.ndarray
+    tgt_items: np.ndarray
+    n_items: int
+    candidates: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.user)
+        if len(self.hist_indptr) != n + 1 or len(self.tgt_indptr) != n + 1:
+            raise DataFormatError("EvalCases: indptr arrays must have n_cases + 1 entries")
+        if n and np.any(np.diff(self.tgt_indptr) < 1):
+            raise DataFormatError("EvalCases: every case needs at least one target item")
+
+    @classmethod
+    def from_lists(cls, user, histories, targets, n_items: int) -> EvalCases:
+        """Build from Python lists (for tests and small data)."""
+        hl = np.array([len(h) for h in histories], dtype=np.int64)
+        tl = np.array([len(t) for t in targets], dtype=np.int64)
+        cat = lambda xs: np.concatenate([np.asarray(x, dtype=np.int64) for x in xs]) if len(xs) else np.zeros(0, np.int64)  # noqa: E731
+        return cls(
+            user=np.asarray(user, dtype=np.int64),
+            hist_indptr=np.concatenate([[0], np.cumsum(hl)]).astype(np.int64),
+            hist_items=cat(histories),
+            tgt_indptr=np.concatenate([[0], np.cumsum(tl)]).astype(np.int64),
+            tgt_items=cat(targets),
+            n_items=int(n_items),
+        )
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    @property
+    def n_targets(self) -> np.ndarray:
+        return np.diff(self.tgt_indptr)
+
+    @property
+    def hist_lengths(self) -> np.ndarray:
+        return np.diff(self.hist_indptr)
+
+    def history(self, i: int) -> np.ndarray:
+        return self.hist_items[self.hist_indptr[i] : self.hist_indptr[i + 1]]
+
+    def targets(self, i: int) -> np.ndarray:
+        return self.tgt_items[self.tgt_indptr[i] : self.tgt_indptr[i + 1]]
+
+    def take(self, idx: np.ndarray) -> EvalCases:
+        """Cases at ``idx`` (used to chunk evaluation)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        hi, hp = _gather_csr(self.hist_indptr, self.hist_items, idx)
+        ti, tp = _gather_csr(self.tgt_indptr, self.tgt_items, idx)
+        cand = None if self.candidates is None else self.candidates[idx]
+        return replace(self, user=self.user[idx], hist_indptr=hp, hist_items=hi, tgt_indptr=tp, tgt_items=ti,
+                       candidates=cand)
+
+    def padded_histories(self, max_len: int, *, pad_left: bool = True) -> np.ndarray:
+        """Last ``max_len`` history items per case, zero padded: [n_cases, max_len]."""
+        from .sequences import SequenceStore
+
+        store = SequenceStore(self.hist_indptr, self.hist_items, self.n_items)
+        return store.windows(self.hist_indptr[:-1], self.hist_indptr[1:], max_len, pad_left=pad_left)
+
+    def padded_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Targets as a zero-padded [n_cases, T_max] array and its validity mask."""
+        return _pad_csr(self.tgt_indptr, self.tgt_items)
+
+    def with_sampled_candidates(self, n_negatives: int, rng: np.random.Generator,
+                                exclude_indptr: np.ndarray | None = None,
+                                exclude_items: np.ndarray | None = None) -> EvalCases:
+        """Fix 1 positive (the first target) + ``n_negatives`` uniform negatives per case.
+
+        Negatives are distinct, never a target of the case, never in the case's exclude list
+        (by default its history), and never the padding item.
+        """
+        if exclude_indptr is None:
+            exclude_indptr, exclude_items = self.hist_indptr, self.hist_items
+        if n_negatives >= self.n_items:
+            raise DataFormatError(f"cannot sample {n_negatives} negatives from {self.n_items} items")
+        n = len(self)
+        cand = np.zeros((n, n_negatives + 1), dtype=np.int64)
+        cand[:, 0] = self.tgt_items[self.tgt_indptr[:-1]]
+        for i in range(n):  # rejection sampling; cheap because forbidden sets are tiny
+            forbid = set(self.targets(i).tolist()) | set(exclude_items[exclude_indptr[i]:exclude_indptr[i + 1]].tolist())
+            if self.n_items - len(forbid - {0}) < n_negatives:
+                raise DataFormatError(f"case {i}: fewer than {n_negatives} items left to sample negatives from")
+            got: list[int] = []
+            seen = set(forbid)
+            while len(got) < n_negatives:
+                draw = rng.integers(1, self.n_items + 1, size=2 * (n_negatives - len(got)))
+                for x in draw.tolist():
+                    if x not in seen:
+                        seen.add(x)
+                        got.append(x)
+                        if len(got) == n_negatives:
+                            break
+            cand[i, 1:] = got
+        return replace(self, candidates=cand)
+
+
+def _gather_csr(indptr: np.ndarray, data: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lens = indptr[rows + 1] - indptr[rows]
+    new_ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    if new_ptr[-1] == 0:
+        return data[:0], new_ptr
+    offs = np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], lens)
+    return data[np.repeat(indptr[rows], lens) + offs], new_ptr
+
+
+def _pad_csr(indptr: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lens = np.diff(indptr)
+    width = int(lens.max()) if len(lens) else 0
+    mask = np.arange(width)[None, :] < lens[:, None]
+    out = np.zeros((len(lens), width), dtype=np.int64)
+    out[mask] = data
+    return out, mask

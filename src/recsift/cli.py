@@ -1,0 +1,126 @@
+"""The ``recsift`` command line (typer). Library errors print one message and exit 2."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import RecsiftError
+
+app = typer.Typer(help="recsift: which interactions matter, and how little data can my models be trained on?",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+datasets_app = typer.Typer(help="List and inspect datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root (default: $RECSIFT_DATA_DIR, then the cache dir).")]
+
+
+@datasets_app.command("list")
+def datasets_list(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the registered datasets and whether their files are found."""
+    from .data.registry import DATASETS, dataset_folder
+
+    rows = []
+    for name, spec in sorted(DATASETS.items()):
+        try:
+            where = str(dataset_folder(name, data_dir)) if spec.files else "built in"
+        except RecsiftError:
+            where = None
+        rows.append({"name": name, "kind": spec.kind, "files": list(spec.files), "found": where,
+                     "description": spec.description})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    t = Table("name", "kind", "found", "description")
+    for r in rows:
+        t.add_row(r["name"], r["kind"], r["found"] or "[red]missing[/red]", r["description"])
+    out.print(t)
+
+
+@datasets_app.command("info")
+def datasets_info(
+    name_or_path: Annotated[str, typer.Argument(help="A registered dataset name or a path to an interaction file.")],
+    format: Annotated[Optional[str], typer.Option("--format", help="seqlines | pairs | atomic | csv | hdf5 (auto when omitted).")] = None,
+    user_col: Annotated[Optional[str], typer.Option(help="csv: user/session column.")] = None,
+    item_col: Annotated[Optional[str], typer.Option(help="csv: item column.")] = None,
+    time_col: Annotated[Optional[str], typer.Option(help="csv: time column (numbers or dates).")] = None,
+    rating_col: Annotated[Optional[str], typer.Option(help="csv: rating column.")] = None,
+    sep: Annotated[Optional[str], typer.Option(help="csv: separator (sniffed when omitted).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (default: the dataset's protocol).")] = None,
+    no_split: Annotated[bool, typer.Option("--no-split", help="Only raw counts.")] = False,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Counts of a dataset: raw (users, items, interactions) and after its split."""
+    from .data import dataset_info
+
+    opts = dict(user_col=user_col, item_col=item_col, time_col=time_col, rating_col=rating_col, sep=sep)
+    info = dataset_info(name_or_path, split=split, with_split=not no_split, data_dir=data_dir, format=format, **opts)
+    if as_json:
+        print(json.dumps(info))
+        return
+    t = Table("field", "value", title=info["name"])
+    for k, v in info.items():
+        if k != "split":
+            t.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    for k, v in info.get("split", {}).items():
+        t.add_row(f"split.{k}", f"{v:,}" if isinstance(v, int) else str(v))
+    out.print(t)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results.json/results.csv go.")] = Path("runs/demo"),
+    seed: Annotated[int, typer.Option(help="Seed for data generation and selection.")] = 0,
+    users: Annotated[int, typer.Option(help="Synthetic users (sessions).")] = 4000,
+    items: Annotated[int, typer.Option(help="Synthetic items.")] = 800,
+    budget: Annotated[str, typer.Option(help="Kept fraction in (0, 1] or a count of training samples.")] = "0.5",
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "pop,itemknn",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Offline end-to-end run on built-in synthetic data: full data vs a random subset, per model."""
+    from .experiment.demo import run_demo
+
+    res = run_demo(out_dir, seed=seed, n_users=users, n_items=items, budget=budget,
+                   models=tuple(m.strip() for m in models.split(",") if m.strip()))
+    if as_json:
+        print(json.dumps(res))
+        return
+    f = res["facts"]
+    out.print(f"[bold]synthetic[/bold]: {f['n_users']:,} users, {f['n_items']:,} items, {f['train_samples']:,} training "
+              f"samples ({f['noisy_users']} planted noisy users); valid/test: {f['valid_cases']:,}/{f['test_cases']:,} "
+              "leave-one-out cases, full ranking")
+    t = Table("model", "train data", "samples", "valid R@10", "test R@10", "test N@10", "test MRR@10", "test R@20",
+              "R@20 kept", "fit s", title="accuracy per training set")
+    for r in res["rows"]:
+        t.add_row(r["model"], r["train_data"], f"{r['train_samples']:,}", f"{r['valid_recall@10']:.4f}",
+                  f"{r['test_recall@10']:.4f}", f"{r['test_ndcg@10']:.4f}", f"{r['test_mrr@10']:.4f}",
+                  f"{r['test_recall@20']:.4f}", f"{100 * r['retained_recall@20']:.1f}%", f"{r['fit_seconds']:.2f}")
+    out.print(t)
+    out.print(f"results: {Path(out_dir) / 'results.json'}  ({res['seconds_total']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one clear message and exit code 2 for any user error."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, prog_name="recsift")  # usage errors: typer prints them and exits 2
+    except RecsiftError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Experiments: the demo pipeline now; config-driven grids, caching and executors later."""

@@ -1,0 +1,49 @@
+"""Model registry: models register themselves by name with a decorator.
+
+A config file or the CLI names a model; an unknown name lists the known ones.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import ConfigError, unknown_name
+
+T = TypeVar("T")
+MODELS: dict[str, type] = {}
+
+
+def register_model(name: str) -> Callable[[type[T]], type[T]]:
+    """Class decorator: register ``cls`` under ``name`` (a duplicate name is an error)."""
+
+    def deco(cls: type[T]) -> type[T]:
+        if name in MODELS:
+            raise ValueError(f"model {name!r} registered twice ({MODELS[name].__name__} and {cls.__name__})")
+        cls.name = name  # type: ignore[attr-defined]
+        MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def get_model_class(name: str) -> type:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise unknown_name("model", name, MODELS) from None
+
+
+def build_model(name: str, **params: Any) -> Any:
+    """Instantiate model ``name``; an unknown parameter is an error naming the valid ones."""
+    cls = get_model_class(name)
+    try:
+        return cls(**params)
+    except TypeError as e:
+        import inspect
+
+        valid = [p for p in inspect.signature(cls).parameters if p != "self"]
+        raise ConfigError(f"model {name!r}: {e}; valid parameters: {valid}") from None

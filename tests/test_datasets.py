@@ -42,8 +42,10 @@ def test_magazine_filtered_counts(data_dir):
     s = load_split("magazine", data_dir=data_dir)
     stats = json.loads((data_dir / "stats.json").read_text())["magazine"]["after_index_filter"]
     assert (s.n_users, s.n_items) == (stats["users"], stats["items"])
-    assert (len(s.train), len(s.valid.tgt_items), len(s.test.tgt_items)) == (stats["train"], stats["val"], stats["test"])
+    assert (len(s.train), s.info["valid_rows"], s.info["test_rows"]) == (stats["train"], stats["val"], stats["test"])
     assert len(s.valid) == 411  # users with a validation item
+    # 124 test rows repeat a (user, item) pair already in that user's test rows: one target each
+    assert len(s.test.tgt_items) == stats["test"] - 124
 
 
 def test_yoochoose_given_files(data_dir):

@@ -61,6 +61,13 @@ def test_index_split_uses_source_rows():
     assert s.test.history(0).size == 2  # train + valid items of user 1
 
 
+def test_repeated_target_rows_become_one_target():
+    inter = Interactions.from_raw([1, 1, 1, 1], [5, 6, 6, 7])
+    s = index_split(inter, np.array([0, 2, 2, 2]))
+    assert sorted(inter.item_ids[s.test.targets(0)].tolist()) == [6, 7]
+    assert s.info["test_rows"] == 3
+
+
 def test_session_split_every_prefix_is_a_case():
     # 10 sessions of length 3, later sessions have later times
     u = np.repeat(np.arange(10), 3)

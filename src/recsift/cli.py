@@ -18,7 +18,7 @@ app = typer.Typer(help="recsift: which interactions matter, and how little data 
 datasets_app = typer.Typer(help="List and inspect datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 
-out = Console()
+out = Console(width=max(Console().width, 110))
 err = Console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root (default: $RECSIFT_DATA_DIR, then the cache dir).")]
@@ -102,12 +102,12 @@ def demo(
     out.print(f"[bold]synthetic[/bold]: {f['n_users']:,} users, {f['n_items']:,} items, {f['train_samples']:,} training "
               f"samples ({f['noisy_users']} planted noisy users); valid/test: {f['valid_cases']:,}/{f['test_cases']:,} "
               "leave-one-out cases, full ranking")
-    t = Table("model", "train data", "samples", "valid R@10", "test R@10", "test N@10", "test MRR@10", "test R@20",
-              "R@20 kept", "fit s", title="accuracy per training set")
+    t = Table("model", "train data", "samples", "R@10", "N@10", "MRR@10", "R@20", "R@20 kept", "fit s",
+              title="test accuracy per training set")
     for r in res["rows"]:
-        t.add_row(r["model"], r["train_data"], f"{r['train_samples']:,}", f"{r['valid_recall@10']:.4f}",
-                  f"{r['test_recall@10']:.4f}", f"{r['test_ndcg@10']:.4f}", f"{r['test_mrr@10']:.4f}",
-                  f"{r['test_recall@20']:.4f}", f"{100 * r['retained_recall@20']:.1f}%", f"{r['fit_seconds']:.2f}")
+        t.add_row(r["model"], r["train_data"], f"{r['train_samples']:,}", f"{r['test_recall@10']:.4f}",
+                  f"{r['test_ndcg@10']:.4f}", f"{r['test_mrr@10']:.4f}", f"{r['test_recall@20']:.4f}",
+                  f"{100 * r['retained_recall@20']:.1f}%", f"{r['fit_seconds']:.2f}")
     out.print(t)
     out.print(f"results: {Path(out_dir) / 'results.json'}  ({res['seconds_total']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB)")
 

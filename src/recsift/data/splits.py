@@ -96,8 +96,18 @@ def _cases_from_rows(inter: Interactions, hist_rows: np.ndarray, tgt_rows: np.nd
         return ptr, items
 
     hp, hi = csr(hist_rows)
-    tp, ti = csr(tgt_rows)
+    tp, ti = csr(_first_occurrence(inter, tgt_rows))  # a repeated (user, item) row is one target
     return EvalCases(users.astype(np.int64), hp, hi, tp, ti, inter.n_items)
+
+
+def _first_occurrence(inter: Interactions, mask: np.ndarray) -> np.ndarray:
+    """``mask`` without rows that repeat an earlier (user, item) pair among the masked rows."""
+    rows = np.flatnonzero(mask)
+    key = inter.user[rows] * (inter.n_items + 1) + inter.item[rows]
+    _, first = np.unique(key, return_index=True)
+    out = np.zeros_like(mask, dtype=bool)
+    out[rows[first]] = True
+    return out
 
 
 def leave_one_out(inter: Interactions) -> SplitData:
@@ -154,6 +164,7 @@ def _labelled_split(inter: Interactions, label: np.ndarray, protocol: str, info:
     valid = _cases_from_rows(kept, is_train, is_valid, users_v)
     test = _cases_from_rows(kept, is_train | is_valid, is_test, users_t)
     info = {**info, "dropped_interactions": int(len(inter) - len(kept)), "kept_users": kept.n_users,
+            "valid_rows": int(is_valid.sum()), "test_rows": int(is_test.sum()),
             "kept_items": kept.n_items, "kept_interactions": len(kept)}
     return SplitData(inter.name, protocol, kept.subset(is_train), valid, test, mask_history=True, info=info)
 

@@ -8,16 +8,18 @@ Model
 Items ``0..n_items-1`` (raw ids ``1..n_items``) split into *warm* items and a *cold* tail. Warm
 items are spread evenly over ``n_topics`` topics and get a Zipf-like popularity
 ``1 / rank**zipf_a`` (ranks in random order). Each warm item has ``n_successors`` fixed
-successors: drawn by popularity from its own topic (90%) or from all warm items (10%).
+successors, drawn from its own topic by popularity (50%) or uniformly (40%), or uniformly from
+all warm items (10%); popularity-drawn successors keep the walk's item frequencies skewed.
 A clean sequence (one user = one session) starts at a popularity-drawn item and walks: with
 probability ``p_successor`` to a random successor of the current item, with ``p_jump`` to a
 uniformly random warm item, otherwise to a popularity-drawn item of the current item's topic.
 So a first-order Markov model predicts the next item far better than popularity does.
 Lengths are ``min_len - 1 + Geometric(1 / (mean_len - min_len + 1))`` clipped to ``max_len``.
 
-Then, in the clean sequences only, positions are overwritten (by an item of the same topic
-when possible, never removing an item's last occurrence) so that each cold item occurs
-``1..cold_max_count`` times and every warm item occurs at least once, so no raw id is dropped.
+Then, in the clean sequences only, a few positions are overwritten (preferably ones holding an
+item of the same topic, and without losing any item) so that each cold item occurs
+``1..cold_max_count`` times there and every warm item occurs at least once, so no raw id is
+dropped by the id mapping. Cold items never occur in the walk itself.
 
 Labels (``SyntheticData.user_kind``, see ``KINDS``)
 -------------------------------------------------
@@ -97,7 +99,8 @@ def generate(n_users: int = 2000, n_items: int = 500, *, seed: int, noise_frac: 
     t_items, t_of, t_w = warm[by_topic], topic[warm][by_topic], weight[by_topic]
     t_start, t_end = np.searchsorted(t_of, np.arange(n_topics)), np.searchsorted(t_of, np.arange(n_topics), "right")
     t_tot = np.bincount(t_of, weights=t_w, minlength=n_topics)
-    t_cdf = t_of + (np.cumsum(t_w) - np.repeat(np.cumsum(t_tot) - t_tot, np.bincount(t_of, minlength=n_topics))) / t_tot[t_of]
+    before = np.repeat(np.cumsum(t_tot) - t_tot, t_end - t_start)  # weight of the earlier topics
+    t_cdf = t_of + (np.cumsum(t_w) - before) / t_tot[t_of]  # topic t's items span (t, t + 1]
     g_cdf = np.cumsum(weight) / weight.sum()
 
     def in_topic(t: np.ndarray, uniform: bool = False) -> np.ndarray:  # warm item of topic t
@@ -225,8 +228,8 @@ def _validate(p: dict[str, Any]) -> tuple[int, int, int]:
              "p_jump": (1, True), "zipf_a": (math.inf, False), "mean_len": (math.inf, False)}
     for name, (hi, closed) in reals.items():
         v = p[name]
-        ok = not isinstance(v, bool) and isinstance(v, (int, float, np.number)) and (0 <= v <= hi if closed else 0 <= v < hi)
-        if not ok:
+        ok = not isinstance(v, bool) and isinstance(v, (int, float, np.number))
+        if not (ok and (0 <= v <= hi if closed else 0 <= v < hi)):
             raise bad(name, f"[0, {hi}{']' if closed else ')'}")
     if p["max_len"] < p["min_len"]:
         raise bad("max_len", f"integer >= min_len ({p['min_len']})")
@@ -236,7 +239,8 @@ def _validate(p: dict[str, Any]) -> tuple[int, int, int]:
         raise bad("p_jump", f"[0, 1 - p_successor] = [0, {1 - p['p_successor']:.3g}]")
     n_noise, n_dup = round(p["noise_frac"] * p["n_users"]), round(p["dup_frac"] * p["n_users"])
     if p["n_users"] - n_noise - n_dup < 1:
-        raise bad("dup_frac", f"noise_frac + dup_frac must leave at least one clean user (noise_frac={p['noise_frac']})")
+        raise bad("dup_frac", f"noise_frac + dup_frac must leave at least one clean user "
+                  f"(noise_frac={p['noise_frac']})")
     n_cold = round(p["cold_frac"] * p["n_items"])
     if p["n_topics"] > p["n_items"] - n_cold:
         raise bad("n_topics", f"[1, number of warm items = n_items - cold items = {p['n_items'] - n_cold}]")

@@ -121,7 +121,8 @@ def evaluate(score_fn: ScoreFn, cases: EvalCases, metrics: Sequence[str] = ("rec
     metrics : sequence of str, default ("recall@10", "ndcg@10")
         Metric names with cut-off, see :mod:`recsift.evaluate.metrics`.
     mask_history : bool, default False
-        Set the items of each case's history to ``-inf`` before ranking.
+        Set the items of each case's history to ``-inf`` before ranking. A target that
+        is also in the history then ranks last (pessimistic ties): a miss.
     batch_size : int, optional
         Cases per ``score_fn`` call; default keeps a float32 chunk near 256 MB.
     item_weights : np.ndarray, optional
@@ -194,34 +195,35 @@ def _rank_batch(scores: torch.Tensor, batch: EvalCases,
                 mask_history: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ranks ``[b, T]``, real-target counts ``[b]`` and target item ids ``[b, T]`` of a chunk."""
     b, device = scores.shape[0], scores.device
-    if mask_history:
-        lens = batch.hist_lengths
-        keep = batch.hist_items > 0
-        rows = torch.from_numpy(np.repeat(np.arange(b), lens)[keep]).to(device)
-        cols = torch.from_numpy(batch.hist_items[keep]).to(device)
+    hist = _history_coords(batch, device) if mask_history else None
     if batch.candidates is not None:
         cand = torch.from_numpy(np.ascontiguousarray(batch.candidates, dtype=np.int64)).to(device)
-        cs = scores.gather(1, cand)
-        drop = cand == 0
-        if mask_history:
+        drop = cand == 0  # padding is -inf
+        if hist is not None:
             in_hist = torch.zeros(scores.shape, dtype=torch.bool, device=device)
-            in_hist[rows, cols] = True
+            in_hist[hist] = True
             drop |= in_hist.gather(1, cand)
-        cs = cs.masked_fill(drop, float("-inf"))
-        _check_finite_or_inf(cs)
+        cs = scores.gather(1, cand).masked_fill(drop, float("-inf"))
+        _check_no_nan(cs)
         zero = torch.zeros((b, 1), dtype=torch.long, device=device)
         ranks = target_ranks(cs, zero, torch.ones((b, 1), dtype=torch.bool, device=device))
         return ranks.cpu().numpy(), np.ones(b, dtype=np.int64), batch.candidates[:, :1]
     s = scores[:, 1:]  # column 0 is padding: never ranked
-    if mask_history:
-        s = s.clone()
+    if hist is not None:
+        s = s.clone()  # never write into the model's output
+        rows, cols = hist
         s[rows, cols - 1] = float("-inf")
-    _check_finite_or_inf(s)
+    _check_no_nan(s)
     tgt, valid = batch.padded_targets()
-    t = torch.from_numpy(tgt - 1).to(device)
-    v = torch.from_numpy(valid).to(device)
-    ranks = target_ranks(s, t, v)
+    ranks = target_ranks(s, torch.from_numpy(tgt - 1).to(device), torch.from_numpy(valid).to(device))
     return ranks.cpu().numpy(), batch.n_targets.astype(np.int64), tgt
+
+
+def _history_coords(batch: EvalCases, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, item id) index pairs of the chunk's history items, padding ids dropped."""
+    keep = batch.hist_items > 0
+    rows = np.repeat(np.arange(len(batch)), batch.hist_lengths)[keep]
+    return torch.from_numpy(rows).to(device), torch.from_numpy(batch.hist_items[keep]).to(device)
 
 
 def _as_scores(raw: Any, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
@@ -245,7 +247,7 @@ def _as_scores(raw: Any, shape: tuple[int, int], device: torch.device) -> torch.
     return t.to(device)
 
 
-def _check_finite_or_inf(s: torch.Tensor) -> None:
+def _check_no_nan(s: torch.Tensor) -> None:
     if torch.isnan(s).any():
         rows = torch.isnan(s).any(dim=1).nonzero().flatten()[:5].tolist()
         raise DataFormatError(f"score_fn returned NaN scores (first affected rows of the chunk: {rows}); "

@@ -1,0 +1,53 @@
+"""Helpers shared by bench scripts: machine description and result writing."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    import numpy
+    import torch
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
+            "numpy": numpy.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform()}
+
+
+def write_result(name: str, payload: dict[str, Any], table_md: str) -> Path:
+    """Write bench/results/<name>.json and <name>.md (atomically)."""
+    from recsift.utils.io import write_atomic, write_json
+
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    payload = {"benchmark": name, "date": stamp, "command": " ".join(["python"] + sys.argv), "machine": machine(),
+               **payload}
+    out = write_json(RESULTS / f"{name}.json", payload)
+    m = payload["machine"]
+    header = f"# {name}\n\n{stamp}; {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; torch {m['torch']}\n\n" \
+             f"Command: `{payload['command']}`\n\n"
+    write_atomic(RESULTS / f"{name}.md", lambda p: p.write_text(header + table_md + "\n"))
+    return out
+
+
+def dumps(x: Any) -> str:
+    return json.dumps(x, indent=2)

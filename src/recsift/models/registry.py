@@ -40,10 +40,15 @@ def get_model_class(name: str) -> type:
 def build_model(name: str, **params: Any) -> Any:
     """Instantiate model ``name``; an unknown parameter is an error naming the valid ones."""
     cls = get_model_class(name)
+    import inspect
+
+    accepted = inspect.signature(cls).parameters
+    # data dimensions are offered to every model; a model takes the ones it declares
+    for dim in ("n_users", "n_items", "max_len"):
+        if dim in params and dim not in accepted:
+            params.pop(dim)
     try:
         return cls(**params)
     except TypeError as e:
-        import inspect
-
         valid = [p for p in inspect.signature(cls).parameters if p != "self"]
         raise ConfigError(f"model {name!r}: {e}; valid parameters: {valid}") from None

@@ -1,0 +1,193 @@
+"""The training loop: one loop for every model (epochs, early stopping, best-state restore).
+
+`Trainer` owns what every model shares: seeding, threads, device, Adam, the epoch loop,
+validation on the fixed valid cases, patience, restoring the best epoch, timings and the
+optional `DynamicsRecorder`. Subclasses only say how one epoch's batches turn into a loss
+(`SequenceTrainer` for next-item models, `CFTrainer` in ``cf.py`` for user x item models)
+and how to score evaluation cases.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import EvalCases, TrainingSet
+from ..evaluate import EvalResult, evaluate
+from ..utils.runtime import configure_threads, peak_rss_mb
+from .batching import AllPrefixBatcher, PrefixBatcher
+from .config import TrainConfig
+from .dynamics import DynamicsRecorder
+from .losses import get_loss, masked_log_softmax, weighted_mean
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    from ..errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available; use --device auto or cpu")
+    return torch.device(name)
+
+
+@dataclass
+class FitHistory:
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_valid: float = float("-inf")
+    stopped_early: bool = False
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Median training seconds per epoch (validation excluded)."""
+        secs = [e["train_seconds"] for e in self.epochs]
+        return float(statistics.median(secs)) if secs else float("nan")
+
+
+class Trainer:
+    """Shared epoch loop. Subclasses implement `_train_epoch` and `score`."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig) -> None:
+        configure_threads()
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.rng = np.random.default_rng(config.seed)
+
+    # -- subclass hooks -------------------------------------------------------------------
+    def _prepare(self, train: TrainingSet) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _train_epoch(self, epoch: int, recorder: DynamicsRecorder | None) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, cases: EvalCases) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------
+    def evaluate(self, cases: EvalCases, *, mask_history: bool, metrics: tuple[str, ...] | None = None) -> EvalResult:
+        self.model.eval()
+        with torch.no_grad():
+            return evaluate(self.score, cases, list(metrics or self.config.metrics), mask_history=mask_history,
+                            batch_size=self.config.eval_batch_size, device=str(self.device))
+
+    def fit(self, train: TrainingSet, valid: EvalCases | None, *, mask_history: bool,
+            recorder: DynamicsRecorder | None = None) -> FitHistory:
+        """Train up to ``epochs``; with ``valid`` keep the best epoch by ``valid_metric`` and stop on patience."""
+        cfg = self.config
+        self._prepare(train)
+        hist = FitHistory()
+        best_state = None
+        since_best = 0
+        metrics = tuple(dict.fromkeys((*cfg.metrics, cfg.valid_metric)))
+        for epoch in range(cfg.epochs):
+            self.model.train()
+            t0 = time.perf_counter()
+            loss = self._train_epoch(epoch, recorder)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_seconds": time.perf_counter() - t0}
+            if recorder is not None:
+                recorder.end_epoch()
+            if valid is not None and (epoch + 1) % cfg.eval_every == 0:
+                t1 = time.perf_counter()
+                res = self.evaluate(valid, mask_history=mask_history, metrics=metrics)
+                row["valid"] = res.means
+                row["valid_seconds"] = time.perf_counter() - t1
+                score = res.means[cfg.valid_metric]
+                if score > hist.best_valid:
+                    hist.best_valid, hist.best_epoch, since_best = score, epoch, 0
+                    best_state = copy.deepcopy(self.model.state_dict())
+                else:
+                    since_best += 1
+            hist.epochs.append(row)
+            log.info("epoch %d loss %.4f %s", epoch, loss, row.get("valid", ""))
+            if cfg.patience is not None and since_best >= cfg.patience:
+                hist.stopped_early = True
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        else:
+            hist.best_epoch = len(hist.epochs) - 1
+        return hist
+
+
+class SequenceTrainer(Trainer):
+    """Next-item training in the ``prefix`` or ``all-prefix`` layout with CE, BPR or BCE."""
+
+    def _prepare(self, train: TrainingSet) -> None:
+        from ..errors import ConfigError
+
+        cfg, m = self.config, self.model
+        layout = cfg.layout
+        if layout == "auto":
+            layout = "all-prefix" if m.causal else "prefix"
+        if layout == "all-prefix" and not m.causal:
+            raise ConfigError(f"model {m.name!r} is not causal: it cannot train in the all-prefix layout; use layout='prefix'")
+        if layout == "all-prefix":
+            self.batcher = AllPrefixBatcher(train, cfg.max_len, cfg.batch_size, overlap=cfg.window_overlap)
+        else:
+            self.batcher = PrefixBatcher(train, cfg.max_len, cfg.batch_size, pad_left=m.pad_left)
+        self.layout = layout
+        self.n_train = len(train)
+
+    def _represent(self, b) -> torch.Tensor:
+        if self.layout == "all-prefix":
+            out = self.model.forward_all(b.seq, b.lengths)
+            return out[b.rows, b.cols]
+        return self.model(b.seq, b.lengths)
+
+    def _train_epoch(self, epoch: int, recorder: DynamicsRecorder | None) -> float:
+        cfg, model, dev = self.config, self.model, self.device
+        total, count = 0.0, 0
+        extra = getattr(model, "extra_loss", None)
+        for b in self.batcher.batches(self.rng):
+            b = b.to(dev)
+            h = self._represent(b)
+            logits = None
+            if cfg.loss == "ce":
+                logits = model.logits(h)
+                per = get_loss("ce")(masked_log_softmax(logits), b.targets)
+            else:
+                neg = torch.randint(1, model.n_items + 1, (len(b.targets), cfg.n_negatives),
+                                    generator=self._gen(), device="cpu").to(dev)
+                pos_s = model.score_items(h, b.targets.view(-1, 1)).squeeze(1)
+                neg_s = model.score_items(h, neg)
+                per = get_loss(cfg.loss)(pos_s, neg_s)
+            loss = weighted_mean(per, b.weights)
+            if extra is not None:
+                loss = loss + extra()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if recorder is not None:
+                if logits is None:
+                    with torch.no_grad():
+                        logits = model.logits(h)
+                recorder.update(epoch, b.sample_idx, logits, b.targets, model.grand_scale(h.detach()))
+            total += float(loss.detach()) * len(b.targets)
+            count += len(b.targets)
+        return total / max(count, 1)
+
+    def _gen(self) -> torch.Generator:
+        if not hasattr(self, "_torch_gen"):
+            self._torch_gen = torch.Generator().manual_seed(self.config.seed)
+        return self._torch_gen
+
+    def score(self, cases: EvalCases) -> torch.Tensor:
+        m = self.model
+        seq = cases.padded_histories(self.config.max_len, pad_left=m.pad_left)
+        lengths = np.clip(cases.hist_lengths, 1, self.config.max_len)
+        h = m(torch.from_numpy(seq).to(self.device), torch.from_numpy(lengths).to(self.device))
+        return m.logits(h)

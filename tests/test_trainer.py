@@ -1,0 +1,192 @@
+"""The trainer, its two layouts, weighted losses and the dynamics recorder, on tiny data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recsift.data import EvalCases, SequenceSamples, SequenceStore, TrainingSet
+from recsift.models.base import SequentialRecommender
+from recsift.train import DynamicsRecorder, SequenceTrainer, TrainConfig
+from recsift.train.batching import AllPrefixBatcher, PrefixBatcher
+from recsift.train.losses import ce_loss, masked_log_softmax, weighted_mean
+
+
+class TinyGRU(SequentialRecommender):
+    """A small causal model for trainer tests (not registered)."""
+
+    name = "tiny"
+    causal = True
+
+    def __init__(self, n_items: int, max_len: int = 50, embedding_size: int = 16) -> None:
+        super().__init__(n_items, max_len, embedding_size)
+        self.gru = nn.GRU(embedding_size, embedding_size, batch_first=True)
+
+    def forward_all(self, seq, lengths):
+        return self.gru(self.item_embedding(seq))[0]
+
+    def forward(self, seq, lengths):
+        out = self.forward_all(seq, lengths)
+        return out[torch.arange(len(seq)), lengths - 1]
+
+
+def _store(seed=0, n_users=40, n_items=30, lo=3, hi=12):
+    rng = np.random.default_rng(seed)
+    seqs = [rng.integers(1, n_items + 1, rng.integers(lo, hi)) for _ in range(n_users)]
+    return SequenceStore.from_lists(seqs, n_items)
+
+
+def _epoch_samples(batcher, seed=0):
+    seen = []
+    for b in batcher.batches(np.random.default_rng(seed)):
+        seen.append(b.sample_idx.numpy())
+        assert (b.targets.numpy() > 0).all()
+    return np.concatenate(seen)
+
+
+@pytest.mark.parametrize("overlap", [0, 2])
+@pytest.mark.parametrize("max_len", [3, 5, 50])
+def test_all_prefix_visits_every_selected_sample_once(max_len, overlap):
+    if overlap >= max_len:
+        return
+    samples = SequenceSamples.all_prefixes(_store())
+    keep = np.random.default_rng(1).random(len(samples)) < 0.6
+    ts = TrainingSet(samples).subset(keep)
+    batcher = AllPrefixBatcher(ts, max_len, batch_size=16, overlap=overlap)
+    seen = _epoch_samples(batcher)
+    assert sorted(seen.tolist()) == list(range(len(ts)))
+    # targets agree with the samples they claim to be
+    for b in batcher.batches(np.random.default_rng(0)):
+        np.testing.assert_array_equal(b.targets.numpy(), ts.data.targets[b.sample_idx.numpy()])
+        # the input at (row, col) is the item right before the target
+        prev = ts.data.store.items[ts.data.pos[b.sample_idx.numpy()] - 1]
+        np.testing.assert_array_equal(b.seq.numpy()[b.rows.numpy(), b.cols.numpy()], prev)
+    # about batch_size targets per step, so steps per epoch match the prefix layout
+    assert abs(len(list(batcher.batches(np.random.default_rng(0)))) - len(ts) / 16) <= 2
+
+
+def test_prefix_batcher_matches_store_prefixes():
+    samples = SequenceSamples.all_prefixes(_store())
+    ts = TrainingSet(samples)
+    batcher = PrefixBatcher(ts, 4, batch_size=7)
+    assert sorted(_epoch_samples(batcher).tolist()) == list(range(len(ts)))
+    b = next(batcher.batches(np.random.default_rng(0), shuffle=False))
+    for r in range(len(b.targets)):
+        u, p = samples.user[r], samples.pos[r]
+        full = samples.store.items[samples.store.indptr[u]:p][-4:]
+        assert b.seq[r, : b.lengths[r]].tolist() == full.tolist()
+        assert b.cols[r] == len(full) - 1
+
+
+def test_layouts_give_identical_per_sample_losses_when_windows_hold_whole_sequences():
+    torch.manual_seed(0)
+    store = _store(n_users=10, lo=3, hi=8)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store))
+    model = TinyGRU(store.n_items).eval()
+    cfg = TrainConfig(max_len=10, batch_size=1000, seed=0)
+    out = {}
+    for layout in ("prefix", "all-prefix"):
+        tr = SequenceTrainer(model, cfg.model_copy(update={"layout": layout}))
+        tr._prepare(ts)
+        b = next(tr.batcher.batches(np.random.default_rng(0), shuffle=False))
+        with torch.no_grad():
+            per = ce_loss(masked_log_softmax(model.logits(tr._represent(b))), b.targets)
+        out[layout] = dict(zip(b.sample_idx.tolist(), per.tolist()))
+    assert out["prefix"].keys() == out["all-prefix"].keys()
+    for k, v in out["prefix"].items():
+        assert out["all-prefix"][k] == pytest.approx(v, abs=1e-5)
+
+
+def test_weight_two_equals_sample_repeated():
+    torch.manual_seed(0)
+    logits = torch.randn(5, 8)
+    targets = torch.tensor([1, 2, 3, 4, 5])
+    per = ce_loss(masked_log_softmax(logits), targets)
+    w = torch.tensor([2.0, 1, 1, 1, 1])
+    rep = torch.cat([per, per[:1]])
+    assert weighted_mean(per, w).item() == pytest.approx(rep.mean().item(), rel=1e-6)
+
+    # and end to end: one Adam step on weights == one step on the repeated data
+    store = _store(n_users=6, lo=3, hi=5)
+    samples = SequenceSamples.all_prefixes(store)
+    w = np.ones(len(samples), np.float32)
+    w[0] = 2.0
+    dup = np.concatenate([np.arange(len(samples)), [0]])
+    params = []
+    for ts in (TrainingSet(samples, weights=w), TrainingSet(samples.subset(dup))):
+        torch.manual_seed(3)
+        model = TinyGRU(store.n_items)
+        tr = SequenceTrainer(model, TrainConfig(epochs=1, batch_size=10_000, layout="prefix", seed=0))
+        tr.fit(ts, None, mask_history=False)
+        params.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    torch.testing.assert_close(params[0], params[1], atol=1e-6, rtol=1e-5)
+
+
+def test_dynamics_match_a_direct_computation():
+    torch.manual_seed(0)
+    n_items = 30
+    logits = torch.randn(6, n_items + 1) * 3
+    targets = torch.tensor([1, 5, 7, 30, 2, 9])
+    logits[2, 7] = 50.0  # sample 2 is confidently right
+    rec = DynamicsRecorder(6, top_k=3, snapshot_epochs=(0,))
+    h_norm = torch.rand(6) + 0.5
+    rec.update(0, torch.arange(6), logits, targets, h_norm)
+    z = logits.numpy().astype(np.float64)[:, 1:]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = targets.numpy() - 1
+    onehot = np.eye(n_items)[y]
+    py = p[np.arange(6), y]
+    el2n = np.linalg.norm(p - onehot, axis=1)
+    other = np.where(onehot == 1, -np.inf, p).max(1)
+    other_z = np.where(onehot == 1, -np.inf, z).max(1)
+    top3 = np.argsort(-z, axis=1)[:, :3]
+    srt = np.sort(p, axis=1)[:, ::-1]
+    st = rec.state
+    np.testing.assert_allclose(st["p_target_last"], py, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(st["loss_last"], -np.log(py), rtol=1e-4)
+    np.testing.assert_allclose(st["el2n_last"], el2n, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(st["el2n_epoch0"], el2n, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(st["grand_last"], el2n * h_norm.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(st["aum_prob_last"], py - other, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(st["aum_logit_last"], z[np.arange(6), y] - other_z, rtol=1e-5)
+    np.testing.assert_allclose(st["margin_last"], srt[:, 0] - srt[:, 1], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(st["entropy_last"], -(p * np.log(p)).sum(1), rtol=1e-4)
+    assert st["correct_last"].tolist() == [int(y[i] in top3[i]) for i in range(6)]
+    assert st["correct_last"][2] == 1
+
+
+def test_forgetting_counts_transitions_and_state_is_o_n(tmp_path):
+    rec = DynamicsRecorder(2, top_k=1)
+    right = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
+    wrong = torch.tensor([[0.0, 0.0, 5.0], [0.0, 5.0, 0.0]])
+    tgt = torch.tensor([1, 1])
+    for e, z in enumerate([right, wrong, right, wrong]):  # sample 0: R W R W (2 forgettings), sample 1: W R W R (1)
+        rec.update(e, torch.tensor([0, 1]), z, tgt)
+        rec.end_epoch()
+    assert rec.state["forgetting"].tolist() == [2, 1]
+    assert rec.state["n_correct"].tolist() == [2, 2]
+    assert rec.state["first_learned"].tolist() == [0, 1]
+    assert all(v.shape == (2,) for v in rec.state.values())
+    p = rec.save(tmp_path / "dyn.npz")
+    back = DynamicsRecorder.load(p)
+    assert back.epochs_seen == 4 and back.state["forgetting"].tolist() == [2, 1]
+    assert back.std("p_target")[1] > 0.4  # p_y swings between ~0 and ~1
+
+
+def test_trainer_learns_and_restores_best_epoch():
+    # deterministic successor: item i -> i + 1
+    seqs = [list(range(s, s + 6)) for s in range(1, 20)]
+    store = SequenceStore.from_lists(seqs, 25)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store))
+    valid = EvalCases.from_lists(np.arange(5), [[3, 4], [7, 8], [10, 11], [12, 13], [2, 3]], [[5], [9], [12], [14], [4]], 25)
+    torch.manual_seed(0)
+    model = TinyGRU(25)
+    tr = SequenceTrainer(model, TrainConfig(epochs=60, batch_size=32, lr=0.02, patience=5, valid_metric="mrr@5",
+                                            metrics=("hit@1", "mrr@5"), seed=0))
+    hist = tr.fit(ts, valid, mask_history=False)
+    assert hist.best_valid > 0.8
+    res = tr.evaluate(valid, mask_history=False)
+    assert res.means["mrr@5"] == pytest.approx(hist.best_valid)  # best state restored
+    assert all("train_seconds" in e for e in hist.epochs)

@@ -176,7 +176,8 @@ def run(model_key: str, epochs: int, seed: int, data_dir: str, threads: int) -> 
             for name, cls in (("ndcg", NDCG), ("recall", Recall), ("mrr", MRR), ("hit", Hit)):
                 m = cls(config)
                 pos_index, pos_len = m.used_info(struct)
-                values = m.metric_info(pos_index, pos_len)  # users x max(topk)
+                # users x max(topk); MRR and Hit take only the hit matrix
+                values = m.metric_info(pos_index, pos_len) if name in ("ndcg", "recall") else m.metric_info(pos_index)
                 for k in TOPK:
                     if f"{name}@{k}" in PER_USER:
                         per_user[f"{name}@{k}"] = values[:, k - 1].astype(float).tolist()

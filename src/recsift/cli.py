@@ -112,6 +112,107 @@ def demo(
     out.print(f"results: {Path(out_dir) / 'results.json'}  ({res['seconds_total']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB)")
 
 
+def _parse_params(items: list[str] | None) -> dict:
+    """``key=value`` pairs; values parsed as JSON when possible (numbers, lists, booleans)."""
+    from .errors import ConfigError
+
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ConfigError(f"--param {it!r} must look like key=value (e.g. --param hidden_size=128)")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `recsift models`).")],
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and sampling.")] = 2020,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Write result.json and the model checkpoint here.")] = None,
+    layout: Annotated[str, typer.Option(help="auto | prefix | all-prefix (sequential models).")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Training targets per step.")] = 2048,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0 = never stop early).")] = 10,
+    valid_metric: Annotated[str, typer.Option(help="Early-stopping metric.")] = "ndcg@10",
+    loss: Annotated[Optional[str], typer.Option(help="ce | bpr | bce (default: the model's).")] = None,
+    max_len: Annotated[int, typer.Option(help="Longest input sequence.")] = 50,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    split: Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (default: the dataset's protocol).")] = None,
+    mask_history: Annotated[Optional[bool], typer.Option("--mask-history/--no-mask-history", help="Mask input items at evaluation (default: the protocol's).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Model hyper-parameter key=value (repeatable).")] = None,
+    data_dir: DataDir = None,
+    progress: Annotated[bool, typer.Option(help="Log each epoch.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a model on a dataset's training split; report valid/test metrics, time and memory."""
+    from .data import load_split
+    from .models import get_model_class
+    from .train import TrainConfig, train_model
+
+    get_model_class(model)  # unknown names fail before any data is read
+    params = _parse_params(param)
+    cfg = TrainConfig.make(epochs=epochs, seed=seed, layout=layout, batch_size=batch_size, lr=lr,
+                           patience=patience or None, valid_metric=valid_metric, loss=loss, max_len=max_len,
+                           device=device, mask_history=mask_history, progress=progress)
+    if progress:
+        logging.getLogger("recsift").setLevel(logging.INFO)
+    sd = load_split(dataset, split=split, data_dir=data_dir)
+    res = train_model(sd, model, cfg, model_params=params)
+    summary = {"dataset": sd.name, "protocol": sd.protocol, **res.to_dict()}
+    if out_dir is not None:
+        from .utils.io import atomic_path, write_json
+
+        write_json(out_dir / "result.json", summary)
+        import torch
+
+        if isinstance(res.model, torch.nn.Module):
+            with atomic_path(out_dir / f"{model}-seed{seed}-epoch{res.best_epoch}.pt") as tmp:
+                torch.save({"model": model, "params": params, "config": cfg.model_dump(), "n_items": sd.n_items,
+                            "n_users": sd.n_users, "state_dict": res.model.state_dict()}, tmp)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    t = Table("metric", "valid (best epoch)", "test", title=f"{model} on {sd.name} ({res.layout} layout, {res.device})")
+    for k in res.test:
+        t.add_row(k, f"{res.valid.get(k, float('nan')):.4f}", f"{res.test[k]:.4f}")
+    out.print(t)
+    out.print(f"best epoch {res.best_epoch} of {len(res.history)}; {res.train_seconds_per_epoch:.2f} s/epoch; "
+              f"peak RSS {res.peak_rss_mb:.0f} MB")
+
+
+@app.command("models")
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the registered models with their default hyper-parameters."""
+    from .models import MODELS
+
+    rows = []
+    for name, cls in sorted(MODELS.items()):
+        hp = cls.hparams() if hasattr(cls, "hparams") else {}
+        rows.append({"name": name, "class": cls.__name__, "kind": _model_kind(cls), "paper": getattr(cls, "paper", ""),
+                     "params": {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, tuple, list))}})
+    if as_json:
+        print(json.dumps(rows, default=list))
+        return
+    t = Table("name", "kind", "paper", "defaults")
+    for r in rows:
+        t.add_row(r["name"], r["kind"], r["paper"], ", ".join(f"{k}={v}" for k, v in r["params"].items()))
+    out.print(t)
+
+
+def _model_kind(cls: type) -> str:
+    from .models.base import CFRecommender, SequentialRecommender
+
+    if issubclass(cls, SequentialRecommender):
+        return "sequential (causal)" if cls.causal else "sequential"
+    return "cf" if issubclass(cls, CFRecommender) else "baseline"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one clear message and exit code 2 for any user error."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -1,5 +1,5 @@
 """Recommendation models. Each registers itself by name (see `list_models`)."""
-from . import baselines  # noqa: F401  (registers pop, itemknn)
+from . import baselines, bpr, neumf  # noqa: F401  (register themselves)
 from .registry import MODELS, build_model, get_model_class, list_models, register_model
 
 __all__ = ["MODELS", "build_model", "get_model_class", "list_models", "register_model"]

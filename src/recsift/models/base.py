@@ -31,6 +31,7 @@ class SequentialRecommender(nn.Module):
     """Base class of next-item models. Subclasses set the class attributes and implement ``forward``."""
 
     name: ClassVar[str] = ""
+    default_loss: ClassVar[str] = "ce"
     causal: ClassVar[bool] = False  # True => forward_all is implemented and exact
     pad_left: ClassVar[bool] = False
     paper: ClassVar[str] = ""
@@ -69,11 +70,16 @@ class SequentialRecommender(nn.Module):
     @classmethod
     def hparams(cls) -> dict[str, Any]:
         """Default hyper-parameters, read from the constructor signature (sklearn's get_params idea)."""
-        import inspect
+        return constructor_defaults(cls)
 
-        sig = inspect.signature(cls.__init__)
-        return {k: p.default for k, p in sig.parameters.items()
-                if k not in ("self", "n_items") and p.default is not inspect.Parameter.empty}
+
+def constructor_defaults(cls: type) -> dict[str, Any]:
+    """Keyword defaults of ``cls.__init__`` except the data dimensions."""
+    import inspect
+
+    sig = inspect.signature(cls.__init__)
+    return {k: p.default for k, p in sig.parameters.items()
+            if k not in ("self", "n_items", "n_users") and p.default is not inspect.Parameter.empty}
 
 
 def gather_last(x: torch.Tensor, lengths: torch.Tensor, pad_left: bool = False) -> torch.Tensor:
@@ -97,12 +103,17 @@ class CFRecommender(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    default_loss: ClassVar[str] = "bpr"
     paper: ClassVar[str] = ""
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
         self.n_users = int(n_users)
         self.n_items = int(n_items)
+
+    @classmethod
+    def hparams(cls) -> dict[str, Any]:
+        return constructor_defaults(cls)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

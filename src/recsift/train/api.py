@@ -82,6 +82,8 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
     from ..models.base import CFRecommender
 
     cls = get_model_class(model)
+    if not issubclass(cls, torch.nn.Module):
+        return _fit_baseline(split, model, config, train_set, dict(model_params or {}), evaluate_test)
     is_cf = issubclass(cls, CFRecommender)
     if train_set is None:
         train_set = split.training_set("matrix" if is_cf else "sequence")
@@ -103,3 +105,29 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
         layout=getattr(trainer, "layout", "pairs"), n_train=len(train_set), device=str(trainer.device),
         extra={"stopped_early": hist.stopped_early, "mask_history": mask},
     )
+
+
+def _fit_baseline(split: SplitData, model: str, config: TrainConfig, train_set: TrainingSet | None,
+                  params: dict[str, Any], evaluate_test: bool) -> TrainResult:
+    """Non-neural baselines (pop, item-kNN): one ``fit``, then the same evaluation."""
+    import time
+
+    from ..evaluate import evaluate
+
+    train_set = train_set or split.training_set("sequence" if split.protocol in ("loo", "sessions", "given") else "matrix")
+    est = build_model(model, **params)
+    t0 = time.perf_counter()
+    est.fit(train_set)
+    secs = time.perf_counter() - t0
+    mask = split.mask_history if config.mask_history is None else config.mask_history
+    metrics = list(dict.fromkeys((*config.metrics, config.valid_metric)))
+    valid = evaluate(est.score, split.valid, metrics, mask_history=mask).means
+    test, per_case, users = {}, {}, np.zeros(0, np.int64)
+    if evaluate_test:
+        res = evaluate(est.score, split.test, list(config.metrics), mask_history=mask)
+        test, per_case, users = res.means, res.per_case, res.users
+    return TrainResult(model=est, config=config, model_name=model, model_params=params,
+                       history=[{"epoch": 0, "train_seconds": secs, "valid": valid}], best_epoch=0, valid=valid,
+                       test=test, test_per_case=per_case, test_users=users, train_seconds_per_epoch=secs,
+                       peak_rss_mb=peak_rss_mb(), layout="fit", n_train=len(train_set), device="cpu",
+                       extra={"mask_history": mask})

@@ -17,7 +17,8 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(2048, ge=1, description="training targets (prefix samples / interactions) per step")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
-    loss: Literal["ce", "bpr", "bce"] = Field("ce", description="full-softmax CE, or BPR/BCE on sampled negatives")
+    loss: Literal["ce", "bpr", "bce"] | None = Field(
+        None, description="full-softmax CE, or BPR/BCE on sampled negatives; None = the model's default")
     n_negatives: int = Field(1, ge=1, description="sampled negatives per target for bpr/bce")
     layout: Literal["auto", "prefix", "all-prefix"] = Field(
         "auto", description="auto = all-prefix for causal models, prefix otherwise")

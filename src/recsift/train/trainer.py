@@ -64,6 +64,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.rng = np.random.default_rng(config.seed)
+        self.loss_name = config.loss or getattr(model, "default_loss", "ce")
+        self._torch_gen = torch.Generator().manual_seed(config.seed)
 
     # -- subclass hooks -------------------------------------------------------------------
     def _prepare(self, train: TrainingSet) -> None:  # pragma: no cover - abstract
@@ -156,15 +158,15 @@ class SequenceTrainer(Trainer):
             b = b.to(dev)
             h = self._represent(b)
             logits = None
-            if cfg.loss == "ce":
+            if self.loss_name == "ce":
                 logits = model.logits(h)
                 per = get_loss("ce")(masked_log_softmax(logits), b.targets)
             else:
                 neg = torch.randint(1, model.n_items + 1, (len(b.targets), cfg.n_negatives),
-                                    generator=self._gen(), device="cpu").to(dev)
+                                    generator=self._torch_gen).to(dev)
                 pos_s = model.score_items(h, b.targets.view(-1, 1)).squeeze(1)
                 neg_s = model.score_items(h, neg)
-                per = get_loss(cfg.loss)(pos_s, neg_s)
+                per = get_loss(self.loss_name)(pos_s, neg_s)
             loss = weighted_mean(per, b.weights)
             if extra is not None:
                 loss = loss + extra()
@@ -179,11 +181,6 @@ class SequenceTrainer(Trainer):
             total += float(loss.detach()) * len(b.targets)
             count += len(b.targets)
         return total / max(count, 1)
-
-    def _gen(self) -> torch.Generator:
-        if not hasattr(self, "_torch_gen"):
-            self._torch_gen = torch.Generator().manual_seed(self.config.seed)
-        return self._torch_gen
 
     def score(self, cases: EvalCases) -> torch.Tensor:
         m = self.model

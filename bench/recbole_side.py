@@ -65,8 +65,11 @@ def _patch_torch_load() -> None:
     torch.load = load
 
 
-def recbole_config(model: str, epochs: int, seed: int, data_dir: str, checkpoint_dir: str) -> dict:
-    """The RecBole config dict of the parity protocol (model hyper-parameters: RecBole defaults)."""
+def recbole_config(epochs: int, seed: int, data_dir: str, checkpoint_dir: str) -> dict:
+    """The RecBole config dict of the parity protocol (model hyper-parameters: RecBole defaults).
+
+    Pure stdlib, so ``recbole_parity.py`` imports it to check that a cached result used this protocol.
+    """
     return {
         "data_path": data_dir,
         "dataset": "ml-100k",
@@ -97,6 +100,14 @@ def recbole_config(model: str, epochs: int, seed: int, data_dir: str, checkpoint
         "save_dataset": False,
         "save_dataloaders": False,
     }
+
+
+def protocol() -> dict:
+    """The protocol part of the config (no paths, epochs or seed): the cache key's fingerprint."""
+    cfg = recbole_config(0, 0, "", "")
+    for k in ("data_path", "checkpoint_dir", "epochs", "seed"):
+        cfg.pop(k)
+    return cfg
 
 
 def run(model_key: str, epochs: int, seed: int, data_dir: str, threads: int) -> dict:
@@ -141,7 +152,7 @@ def run(model_key: str, epochs: int, seed: int, data_dir: str, threads: int) -> 
     try:
         t_start = time.perf_counter()
         config = Config(model=rec_name, dataset="ml-100k",
-                        config_dict=recbole_config(rec_name, epochs, seed, data_dir, os.path.join(work, "saved")))
+                        config_dict=recbole_config(epochs, seed, data_dir, os.path.join(work, "saved")))
         init_seed(config["seed"], config["reproducibility"])
         init_logger(config)
         dataset = create_dataset(config)
@@ -206,6 +217,7 @@ def run(model_key: str, epochs: int, seed: int, data_dir: str, threads: int) -> 
             "epochs": epochs,
             "seed": seed,
             "threads": torch.get_num_threads(),
+            "protocol": protocol(),
             "versions": {"recbole": recbole.__version__, "torch": torch.__version__, "numpy": np.__version__,
                          "pandas": pandas.__version__, "python": sys.version.split()[0]},
             "data": {"n_users": int(dataset.user_num - 1), "n_items": int(dataset.item_num - 1),

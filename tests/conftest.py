@@ -4,6 +4,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Tiny test models run fastest on one thread, and oversubscribed cores (CI runs other work
+# beside the tests) make multi-threaded small ops orders of magnitude slower.
+os.environ.setdefault("RECSIFT_THREADS", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["RECSIFT_THREADS"]))
+
 import pytest
 
 FIXTURES = Path(__file__).parent / "data"

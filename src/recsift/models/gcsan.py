@@ -25,6 +25,11 @@ Deviations from RecBole 1.2.1
   -inf instead of RecBole's additive -10000; every query has a real key, so the
   probabilities are the same in float32). Attention dropout drops probabilities with the
   same rate and rescaling as RecBole's ``nn.Dropout`` on ``attention_probs``.
+* The last self-attention block computes its query, attention, and FFN only at the last
+  click, because only that output is read. Its keys and values still cover every position, so
+  the output is the same (checked against RecBole's code: forward within 3e-7, gradients
+  within float32 rounding). This is about 1.7x faster per training step on CPU. Dropout masks
+  therefore come from a different random stream than in RecBole.
 * The item-embedding L2 term is not added inside the model: :meth:`GCSAN.extra_loss`
   returns it and the trainer adds it to the (weighted) batch loss. It is RecBole's
   ``EmbLoss`` exactly: ``reg_weight * ||E||_F / E.shape[0]`` (the norm is *not* squared,
@@ -60,19 +65,20 @@ class _SelfAttentionBlock(nn.Module):
         self.ln_ffn = nn.LayerNorm(d, eps=eps)
         self.dropout = nn.Dropout(p_hidden)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        b, length, d = x.shape
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, xq: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, L, d]`` keys/values; queries ``xq [B, Q, d]`` (default ``x``); ``allowed [B, 1, Q, L]``."""
+        xq = x if xq is None else xq
 
         def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, length, self.n_heads, d // self.n_heads).transpose(1, 2)
+            return t.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
 
         ctx = F.scaled_dot_product_attention(
-            heads(self.query(x)), heads(self.key(x)), heads(self.value(x)),
+            heads(self.query(xq)), heads(self.key(x)), heads(self.value(x)),
             attn_mask=allowed, dropout_p=self.p_attn if self.training else 0.0,
         )
-        ctx = ctx.transpose(1, 2).reshape(b, length, d)
-        x = self.ln_attn(self.dropout(self.dense(ctx)) + x)
-        return self.ln_ffn(self.dropout(self.dense_2(self.act(self.dense_1(x)))) + x)
+        ctx = ctx.transpose(1, 2).flatten(2)
+        h = self.ln_attn(self.dropout(self.dense(ctx)) + xq)
+        return self.ln_ffn(self.dropout(self.dense_2(self.act(self.dense_1(h)))) + h)
 
 
 @register_model("gcsan")
@@ -135,12 +141,17 @@ class GCSAN(SequentialRecommender):
         nodes = self.gnn(g, self.item_embedding(g.items))
         x = gather_nodes(nodes, g.alias)  # [B, L, d], sequence order
         h_t = gather_last(x, lengths)
-        length = seq.size(1)
-        causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()
-        allowed = (causal & (seq > 0)[:, None, :]).unsqueeze(1)  # [B, 1, L, L], True = may attend
-        for layer in self.layers:
-            x = layer(x, allowed)
-        a_t = gather_last(x, lengths)
+        valid = (seq > 0)[:, None, None, :]  # [B, 1, 1, L]
+        if len(self.layers) > 1:
+            length = seq.size(1)
+            causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()
+            allowed = causal & valid  # [B, 1, L, L], True = may attend (left-to-right)
+            for layer in self.layers[:-1]:
+                x = layer(x, allowed)
+        # Only the last click's output is read: the last block runs its query, attention and
+        # FFN at that position alone (same numbers, ~40% fewer FLOPs). Its causal row is
+        # exactly the real positions, since the input is right-padded.
+        a_t = self.layers[-1](x, valid, xq=gather_last(x, lengths).unsqueeze(1)).squeeze(1)
         return self.weight * a_t + (1.0 - self.weight) * h_t
 
     def extra_loss(self) -> torch.Tensor:

@@ -221,7 +221,7 @@ def run(model_key: str, epochs: int, seed: int, data_dir: str, threads: int) -> 
             "versions": {"recbole": recbole.__version__, "torch": torch.__version__, "numpy": np.__version__,
                          "pandas": pandas.__version__, "python": sys.version.split()[0]},
             "data": {"n_users": int(dataset.user_num - 1), "n_items": int(dataset.item_num - 1),
-                     "n_interactions": int(dataset.inter_num), "n_train_samples": int(len(train_data._dataset)),
+                     "n_rows_after_augmentation": int(dataset.inter_num), "n_train_samples": int(len(train_data._dataset)),
                      "n_valid_users": int(len(valid_data._dataset)), "n_test_users": len(users)},
             "model_params": int(sum(p.numel() for p in model.parameters())),
             "model_hparams": {k: config[k] for k in ("embedding_size", "hidden_size", "num_layers", "n_layers",

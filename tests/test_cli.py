@@ -70,17 +70,19 @@ def test_missing_dataset_says_where_to_put_files(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_trains_real_models_and_writes_results(tmp_path, capsys):
-    code, out, _ = run_cli(["demo", "--out", str(tmp_path / "d"), "--users", "1500", "--items", "300", "--json"], capsys)
+    code, out, _ = run_cli(["demo", "--out", str(tmp_path / "d"), "--users", "1500", "--items", "300", "--json",
+                            "--models", "pop,itemknn,gru4rec", "--epochs", "2"], capsys)
     assert code == 0
     res = json.loads(out)
     rows = {(r["model"], r["train_data"]): r for r in res["rows"]}
-    assert set(rows) == {("pop", "full"), ("pop", "random 0.5"), ("itemknn", "full"), ("itemknn", "random 0.5")}
+    assert set(rows) == {(m, d) for m in ("pop", "itemknn", "gru4rec") for d in ("full", "random 0.5")}
+    assert rows[("gru4rec", "full")]["epochs"] == 2
     # item-kNN learns the planted transitions: far above popularity
     assert rows[("itemknn", "full")]["test_recall@10"] > 2 * rows[("pop", "full")]["test_recall@10"]
     assert rows[("itemknn", "random 0.5")]["train_samples"] == res["facts"]["train_samples"] // 2
     on_disk = json.loads((tmp_path / "d" / "results.json").read_text())
     assert on_disk["rows"] == res["rows"]
-    assert (tmp_path / "d" / "results.csv").read_text().count("\n") == 5
+    assert (tmp_path / "d" / "results.csv").read_text().count("\n") == 7
 
 
 def test_console_script_runs_as_a_process(fixtures):

@@ -161,7 +161,8 @@ def test_parameter_counts_match_recbole():
 def test_initialisation_follows_the_references():
     m = make("sasrec", max_len=50)
     w = m.trm_encoder.layer[0]["attention"].query.weight
-    assert abs(w.std().item() - 0.02) < 0.003 and m.trm_encoder.layer[0]["attention"].query.bias.abs().max() == 0
+    assert abs(w.std().item() - 0.02) < 0.003
+    assert m.trm_encoder.layer[0]["attention"].query.bias.abs().max() == 0
     assert torch.equal(m.LayerNorm.weight, torch.ones(64))
     c = make("core", max_len=50)
     for p in c.parameters():  # RecBole's CORE re-draws every parameter from U(-1/8, 1/8)

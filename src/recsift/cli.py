@@ -87,13 +87,14 @@ def demo(
     users: Annotated[int, typer.Option(help="Synthetic users (sessions).")] = 4000,
     items: Annotated[int, typer.Option(help="Synthetic items.")] = 800,
     budget: Annotated[str, typer.Option(help="Kept fraction in (0, 1] or a count of training samples.")] = "0.5",
-    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "pop,itemknn",
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "pop,itemknn,gru4rec",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs for neural models (early stopping on valid R@20).")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Offline end-to-end run on built-in synthetic data: full data vs a random subset, per model."""
     from .experiment.demo import run_demo
 
-    res = run_demo(out_dir, seed=seed, n_users=users, n_items=items, budget=budget,
+    res = run_demo(out_dir, seed=seed, n_users=users, n_items=items, budget=budget, epochs=epochs,
                    models=tuple(m.strip() for m in models.split(",") if m.strip()))
     if as_json:
         print(json.dumps(res))

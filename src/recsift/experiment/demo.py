@@ -14,9 +14,9 @@ import numpy as np
 
 from ..data import Budget, leave_one_out
 from ..data.synthetic import generate
-from ..evaluate import evaluate
-from ..models import build_model, get_model_class
+from ..models import get_model_class
 from ..selection import select_random
+from ..train import TrainConfig, train_model
 from ..utils.io import write_json
 from ..utils.runtime import peak_rss_mb
 
@@ -32,7 +32,8 @@ def run_demo(
     n_users: int = 4000,
     n_items: int = 800,
     budget: float | int | str = 0.5,
-    models: tuple[str, ...] = ("pop", "itemknn"),
+    models: tuple[str, ...] = ("pop", "itemknn", "gru4rec"),
+    epochs: int = 10,
 ) -> dict[str, Any]:
     """Run the demo and write ``results.json`` / ``results.csv`` under ``out_dir``.
 
@@ -63,19 +64,16 @@ def run_demo(
         "seconds_data": round(time.perf_counter() - t0, 3),
     }
     rows = []
+    cfg = TrainConfig(epochs=epochs, seed=seed, metrics=tuple(DEMO_METRICS), valid_metric="recall@20", patience=3,
+                      lr=3e-3)
     for name in models:
         for label, ts in (("full", full), (f"random {budget}", subset)):
-            model = build_model(name)
-            t = time.perf_counter()
-            model.fit(ts)
-            fit_s = time.perf_counter() - t
-            valid = evaluate(model.score, split.valid, DEMO_METRICS, mask_history=split.mask_history)
-            test = evaluate(model.score, split.test, DEMO_METRICS, mask_history=split.mask_history)
+            res = train_model(split, name, cfg, train_set=ts)
             rows.append({
                 "model": name, "train_data": label, "train_samples": len(ts), "fraction": len(ts) / len(full),
-                "fit_seconds": round(fit_s, 3),
-                **{f"valid_{k}": v for k, v in valid.means.items()},
-                **{f"test_{k}": v for k, v in test.means.items()},
+                "fit_seconds": round(sum(h["train_seconds"] for h in res.history), 3), "epochs": len(res.history),
+                **{f"valid_{k}": v for k, v in res.valid.items() if k in DEMO_METRICS},
+                **{f"test_{k}": v for k, v in res.test.items()},
             })
     full_by_model = {r["model"]: r for r in rows if r["train_data"] == "full"}
     for r in rows:

@@ -25,7 +25,8 @@ Deviations from RecBole:
 * RecBole casts the position scores to float64, fills padding with -9e15 and takes the
   softmax in float32; here the scores stay float32 and padding is filled with -inf (the same
   probabilities; a row always has at least one real position).
-* The transformer is ``sasrec.TransformerEncoder`` (fused attention, see ``sasrec.py``).
+* The transformer is ``sasrec.TransformerEncoder`` and every dropout (session, item,
+  transformer) is ``sasrec.dropout``: same semantics, faster on CPU (see ``sasrec.py``).
 * ``forward_all`` (all-prefix layout, new): the transformer is causal, so position j's
   score only depends on items <= j; the prefix ending at t takes the softmax of those scores
   over j <= t (one masked row of an ``[L, L]`` matrix per t), i.e. exactly ``forward`` on it.
@@ -52,7 +53,8 @@ class CORE(SequentialRecommender):
 
     causal = True
     pad_left = False
-    paper = "Hou et al., CORE: Simple and Effective Session-based Recommendation within Consistent Representation Space, SIGIR 2022"
+    paper = ("Hou et al., CORE: Simple and Effective Session-based Recommendation within "
+             "Consistent Representation Space, SIGIR 2022")
 
     def __init__(self, n_items: int, max_len: int = 50, embedding_size: int = 64,
                  dnn_type: str = "trm", n_layers: int = 2, n_heads: int = 2,

@@ -30,6 +30,7 @@ Deviations from the reference:
   (checked against the FFT form in the tests), about 1.6x faster on this CPU at B=2048.
 * Inputs shorter than ``max_len`` are left-padded to ``max_len`` (the filter size fixes the
   window); the reference always feeds ``max_len`` items.
+* Dropout is ``sasrec.Dropout`` (same semantics, faster mask on CPU; see ``sasrec.py``).
 * The reference's ``LayerNorm`` is a hand-written TF-style one (eps inside the square root),
   which is what ``nn.LayerNorm`` computes.
 """

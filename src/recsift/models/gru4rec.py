@@ -20,6 +20,7 @@ Deviations from RecBole:
 * ``forward`` applies the dense layer to the gathered last state only (the same numbers as
   RecBole's dense-then-gather, less work); ``forward_all`` (all-prefix layout, new) applies
   it at every step. A GRU is causal, so step j equals ``forward`` on the prefix ending at j.
+* Dropout is ``sasrec.Dropout`` (same semantics, faster mask on CPU; see ``sasrec.py``).
 """
 from __future__ import annotations
 

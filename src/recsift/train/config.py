@@ -23,6 +23,7 @@ class TrainConfig(BaseModel):
     layout: Literal["auto", "prefix", "all-prefix"] = Field(
         "auto", description="auto = all-prefix for causal models, prefix otherwise")
     window_overlap: int = Field(0, ge=0, description="all-prefix: extra context items before each window's first target")
+    bucket: bool = Field(True, description="all-prefix: batch windows of similar length together (less padding)")
     max_len: int = Field(50, ge=1, description="longest input sequence")
     patience: int | None = Field(10, ge=1, description="epochs without valid improvement before stopping; None = never")
     valid_metric: str = Field("ndcg@10", description="early-stopping metric on the validation cases")

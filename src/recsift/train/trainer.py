@@ -138,7 +138,8 @@ class SequenceTrainer(Trainer):
         if layout == "all-prefix" and not m.causal:
             raise ConfigError(f"model {m.name!r} is not causal: it cannot train in the all-prefix layout; use layout='prefix'")
         if layout == "all-prefix":
-            self.batcher = AllPrefixBatcher(train, cfg.max_len, cfg.batch_size, overlap=cfg.window_overlap)
+            self.batcher = AllPrefixBatcher(train, cfg.max_len, cfg.batch_size, overlap=cfg.window_overlap,
+                                            bucket=cfg.bucket)
         else:
             self.batcher = PrefixBatcher(train, cfg.max_len, cfg.batch_size, pad_left=m.pad_left)
         self.layout = layout
@@ -186,5 +187,7 @@ class SequenceTrainer(Trainer):
         m = self.model
         seq = cases.padded_histories(self.config.max_len, pad_left=m.pad_left)
         lengths = np.clip(cases.hist_lengths, 1, self.config.max_len)
+        if not m.pad_left:
+            seq = seq[:, : int(lengths.max())]
         h = m(torch.from_numpy(seq).to(self.device), torch.from_numpy(lengths).to(self.device))
         return m.logits(h)

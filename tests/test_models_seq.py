@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from recsift.errors import ConfigError
-from recsift.models import core, fmlp, gru4rec, narm, sasrec  # noqa: F401  (register the models)
+from recsift.models import core, fmlp, gru4rec, layers, narm, sasrec  # noqa: F401  (register the models)
 from recsift.models.registry import build_model, get_model_class
 
 N_ITEMS = 100
@@ -238,15 +238,15 @@ def test_fast_dropout_matches_dropout_semantics():
     torch.manual_seed(0)
     x = torch.ones(300_000, requires_grad=True)
     for p in (0.2, 0.5):
-        y = sasrec.dropout(x, p, True)
+        y = layers.dropout(x, p, True)
         kept = y > 0
         assert abs(kept.float().mean().item() - (1 - p)) < 5e-3
         assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)), rtol=1e-4)
         (g,) = torch.autograd.grad(y.sum(), x)
         assert torch.equal(g, y.detach())  # d(x * mask)/dx = mask
-    assert sasrec.dropout(x, 0.5, False) is x
+    assert layers.dropout(x, 0.5, False) is x
     with pytest.raises(ConfigError):
-        sasrec.Dropout(1.5)
+        layers.Dropout(1.5)
 
 
 @pytest.mark.parametrize("name", ["sasrec", "core"])

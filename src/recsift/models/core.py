@@ -25,8 +25,8 @@ Deviations from RecBole:
 * RecBole casts the position scores to float64, fills padding with -9e15 and takes the
   softmax in float32; here the scores stay float32 and padding is filled with -inf (the same
   probabilities; a row always has at least one real position).
-* The transformer is ``sasrec.TransformerEncoder`` and every dropout (session, item,
-  transformer) is ``sasrec.dropout``: same semantics, faster on CPU (see ``sasrec.py``).
+* The transformer is ``layers.TransformerEncoder`` and every dropout (session, item,
+  transformer) is ``layers.dropout``: same semantics, faster on CPU (see ``layers.py``).
 * ``forward_all`` (all-prefix layout, new): the transformer is causal, so position j's
   score only depends on items <= j; the prefix ending at t takes the softmax of those scores
   over j <= t (one masked row of an ``[L, L]`` matrix per t), i.e. exactly ``forward`` on it.
@@ -43,8 +43,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import SequentialRecommender
+from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, dropout
 from .registry import register_model
-from .sasrec import Dropout, TransformerEncoder, causal_padding_mask, check_length, dropout
 
 
 @register_model("core")

@@ -30,7 +30,7 @@ Deviations from the reference:
   (checked against the FFT form in the tests), about 1.6x faster on this CPU at B=2048.
 * Inputs shorter than ``max_len`` are left-padded to ``max_len`` (the filter size fixes the
   window); the reference always feeds ``max_len`` items.
-* Dropout is ``sasrec.Dropout`` (same semantics, faster mask on CPU; see ``sasrec.py``).
+* Dropout is ``layers.Dropout`` (same semantics, faster mask on CPU; see ``layers.py``).
 * The reference's ``LayerNorm`` is a hand-written TF-style one (eps inside the square root),
   which is what ``nn.LayerNorm`` computes.
 """
@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import SequentialRecommender
+from .layers import Dropout, FeedForward, check_length, init_normal_
 from .registry import register_model
-from .sasrec import Dropout, FeedForward, check_length, init_normal_
 
 
 class FilterLayer(nn.Module):

@@ -46,18 +46,33 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import SequentialRecommender, gather_last
+from .layers import ACTIVATIONS, init_normal_
 from .registry import register_model
 from .session_graph import GatedGraphStep, build_session_graph, gather_nodes
 
-_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
-
 
 class _SelfAttentionBlock(nn.Module):
-    """RecBole's TransformerLayer: post-LN multi-head attention, then post-LN FFN."""
+    """RecBole's TransformerLayer: post-LN multi-head attention, then post-LN FFN.
+
+    RecBole's GCSAN uses the same ``TransformerEncoder`` and the same mask
+    (``get_attention_mask(item_seq)``, causal AND key is not padding) as its SASRec, and in
+    evaluation this block computes exactly what ``layers.TransformerEncoder`` computes (same
+    parameters, created and initialised in the same order; same fused attention and mask). It
+    is kept rather than replaced by the shared encoder because the two differ in training and
+    in their parameter names:
+
+    * dropout here is torch's (``nn.Dropout`` and ``dropout_p`` of the fused attention, one
+      Bernoulli draw per element); the shared blocks use ``layers.dropout`` (16-bit masks, a
+      hand-written attention chain in training, ``p`` rounded to a multiple of 2^-16). Same
+      distribution for the default p = 0.5, but other masks from a given seed, so seeded
+      training runs would change;
+    * the state-dict keys (``layers.{i}.ln_attn`` ...) would become
+      ``...layer.{i}.attention.LayerNorm`` ..., which breaks loading saved models.
+    """
 
     def __init__(self, d: int, n_heads: int, inner: int, p_hidden: float, p_attn: float, act: str, eps: float):
         super().__init__()
-        self.n_heads, self.p_attn, self.act = n_heads, p_attn, _ACTIVATIONS[act]
+        self.n_heads, self.p_attn, self.act = n_heads, p_attn, ACTIVATIONS[act]
         self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
         self.dense = nn.Linear(d, d)
         self.ln_attn = nn.LayerNorm(d, eps=eps)
@@ -110,8 +125,8 @@ class GCSAN(SequentialRecommender):
             raise ConfigError(f"gcsan: weight must be in [0, 1] (share of the attention output), got {weight}")
         if n_heads < 1 or embedding_size % n_heads:
             raise ConfigError(f"gcsan: embedding_size {embedding_size} must be a multiple of n_heads {n_heads}")
-        if hidden_act not in _ACTIVATIONS:
-            raise ConfigError(f"gcsan: hidden_act {hidden_act!r} unknown; use one of {sorted(_ACTIVATIONS)}")
+        if hidden_act not in ACTIVATIONS:
+            raise ConfigError(f"gcsan: hidden_act {hidden_act!r} unknown; use one of {sorted(ACTIVATIONS)}")
         if step < 1 or n_layers < 1:
             raise ConfigError(f"gcsan: step ({step}) and n_layers ({n_layers}) must be >= 1")
         for name, p in (("hidden_dropout_prob", hidden_dropout_prob), ("attn_dropout_prob", attn_dropout_prob)):
@@ -125,14 +140,8 @@ class GCSAN(SequentialRecommender):
             _SelfAttentionBlock(d, n_heads, inner_size, hidden_dropout_prob, attn_dropout_prob, hidden_act, layer_norm_eps)
             for _ in range(n_layers)
         )
-        for m in self.modules():  # RecBole's _init_weights, applied after the GNN's own init
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, initializer_range)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        # RecBole's _init_weights, applied after the GNN's own init
+        self.apply(lambda m: init_normal_(m, initializer_range))
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
 

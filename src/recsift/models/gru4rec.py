@@ -20,7 +20,7 @@ Deviations from RecBole:
 * ``forward`` applies the dense layer to the gathered last state only (the same numbers as
   RecBole's dense-then-gather, less work); ``forward_all`` (all-prefix layout, new) applies
   it at every step. A GRU is causal, so step j equals ``forward`` on the prefix ending at j.
-* Dropout is ``sasrec.Dropout`` (same semantics, faster mask on CPU; see ``sasrec.py``).
+* Dropout is ``layers.Dropout`` (same semantics, faster mask on CPU; see ``layers.py``).
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from .base import SequentialRecommender, gather_last
+from .layers import Dropout
 from .registry import register_model
-from .sasrec import Dropout
 
 
 @register_model("gru4rec")

@@ -21,7 +21,7 @@ Deviations from RecBole:
   about ``L (L + 1) / 2`` vectors ``sigmoid(A1 H_j + A2 H_t)`` per row (``[B, ~L^2/2,
   hidden]`` floats kept for backward, ~0.36 GB at B = 512, L = 50), in blocks of query
   positions.
-* Dropout is ``sasrec.Dropout`` (same semantics, faster mask on CPU; see ``sasrec.py``).
+* Dropout is ``layers.Dropout`` (same semantics, faster mask on CPU; see ``layers.py``).
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from .base import SequentialRecommender, gather_last
+from .layers import Dropout
 from .registry import register_model
-from .sasrec import Dropout
 
 # forward_all handles this many query positions per block: [B, block, <= L, hidden] at a time.
 # Blocks of 5 were ~25% faster than gathering the L(L+1)/2 pairs j <= t (fewer passes over

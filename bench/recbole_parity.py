@@ -4,7 +4,7 @@ Usage:
     .venv/bin/python bench/recbole_parity.py [--models gru4rec,narm,sasrec,srgnn] [--seeds 0,1,2]
         [--epochs-cap 12 | gru4rec=12,sasrec=8] [--layouts all-prefix,prefix]
         [--recbole-seeds 0] [--skip-recbole-if-cached] [--recbole-only]
-        [--speed-only --speed-epochs 3 --speed-rounds 2]
+        [--speed-only --speed-epochs 3 --speed-rounds 2] [--wait-idle SECONDS] [--threads 2]
 
 Each run is a subprocess: ``bench/recbole_side.py`` in RecBole's virtualenv ``bench/.venv-recbole``
 (created here when missing: RecBole 1.2.1 with numpy<2, torch==2.13.0, setuptools<81; the reasons
@@ -25,6 +25,12 @@ Speed mode (``--speed-only``): ``--speed-rounds`` rounds of [RecBole, recsift pe
 ``--speed-epochs`` epochs, alternating so that drift of the machine's throughput (±30% within
 minutes here) hits both sides; reports the median seconds of the training part of an epoch over all
 epochs of all rounds and the ratio RecBole / recsift. Nothing is cached.
+
+Other work on the machine slows RecBole far more than recsift (measured here, 2 cores, 2 threads
+each: a RecBole GRU4Rec epoch took 68 s on a nearly idle machine and 281-927 s while other processes
+ran, the recsift all-prefix epoch 3-6 s throughout), so interleaving alone does not protect the
+ratio: take speed figures on a quiet machine, ``--wait-idle`` waits for one before each run, every
+run records the 1-min load average while it ran, and the Markdown flags a busy machine.
 
 Output: ``bench/results/recbole_parity.json`` and ``.md`` (``--speed-only``: ``recbole_parity_speed``).
 Per model: RecBole test R@10/N@10 (best-valid model after the cap; the last epoch's model too),
@@ -105,8 +111,23 @@ def child_env(threads: int, data_dir: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- runs
 
-def _run_child(cmd: list[str], out: Path, log_path: Path, env: dict[str, str]) -> dict[str, Any]:
+def wait_idle(limit_s: float, below: float = 1.0) -> float:
+    """Wait (at most ``limit_s``) until the 1-min load average drops below ``below``; return seconds waited."""
+    t0 = time.perf_counter()
+    while limit_s > 0 and time.perf_counter() - t0 < limit_s:
+        load = _loadavg()
+        if load is None or load < below:
+            break
+        time.sleep(10)
+    waited = time.perf_counter() - t0
+    if limit_s > 0 and waited >= limit_s:
+        log(f"  machine still busy after {waited:.0f} s (load {_loadavg()}); running anyway")
+    return waited
+
+
+def _run_child(cmd: list[str], out: Path, log_path: Path, env: dict[str, str], idle_s: float = 0) -> dict[str, Any]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    waited = wait_idle(idle_s)
     t0 = time.perf_counter()
     load0 = _loadavg()
     with open(log_path, "w") as lf:
@@ -123,6 +144,7 @@ def _run_child(cmd: list[str], out: Path, log_path: Path, env: dict[str, str]) -
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {r.returncode}); log {log_path}:\n{tail}")
     res = json.loads(out.read_text())
     res["wall_seconds"] = time.perf_counter() - t0
+    res["waited_for_idle_seconds"] = waited
     loads = [x for x in loads if x is not None]
     # 1-min load average while the run went on; the run itself contributes about `threads`
     res["loadavg_1min"] = {"median": float(statistics.median(loads)), "max": max(loads)} if loads else None
@@ -159,7 +181,7 @@ def run_recbole(model: str, epochs: int, seed: int, args, env, *, cache: bool, t
     cmd = [str(VENV_PY), str(BENCH / "recbole_side.py"), model, "--epochs", str(epochs), "--seed", str(seed),
            "--data-dir", args.data_dir, "--threads", str(args.threads), "--out", str(out)]
     log(f"RecBole {model} epochs={epochs} seed={seed} (log {log_path})")
-    res = _run_child(cmd, out, log_path, env)
+    res = _run_child(cmd, out, log_path, env, args.wait_idle)
     res["timing"] = "this run"
     log(f"  RecBole {model}: {res['median_train_seconds']:.1f} s/epoch, test N@10 {res['test_best']['ndcg@10']:.4f}")
     return res
@@ -170,7 +192,7 @@ def run_recsift(model: str, epochs: int, seed: int, layout: str, args, env, tmp:
     cmd = [sys.executable, str(BENCH / "recsift_side.py"), model, "--epochs", str(epochs), "--seed", str(seed),
            "--layout", layout, "--data-dir", args.data_dir, "--out", str(out)]
     log(f"recsift {model} layout={layout} epochs={epochs} seed={seed}")
-    res = _run_child(cmd, out, out.with_suffix(".log"), env)
+    res = _run_child(cmd, out, out.with_suffix(".log"), env, args.wait_idle)
     log(f"  recsift {model}/{layout}: {res['median_train_seconds']:.2f} s/epoch, "
         f"test N@10 {res['test_best'].get('ndcg@10', float('nan')):.4f}")
     return res
@@ -294,6 +316,13 @@ def table(summaries: list[dict[str, Any]], accuracy: bool) -> str:
 
 # --------------------------------------------------------------------------- main
 
+def model_layouts(model: str, layouts: list[str]) -> list[str]:
+    """The requested layouts this model can train in (all-prefix needs a causal model, e.g. not SR-GNN)."""
+    from recsift.models import MODELS as RS_MODELS
+
+    return [lay for lay in layouts if lay != "all-prefix" or RS_MODELS[model].causal]
+
+
 def parse_caps(text: str | None, models: list[str]) -> dict[str, int]:
     caps = {m: DEFAULT_CAP[m] for m in models}
     if text:
@@ -319,6 +348,9 @@ def main() -> None:
     ap.add_argument("--speed-rounds", type=int, default=2)
     ap.add_argument("--skip-recbole-if-cached", action="store_true")
     ap.add_argument("--recbole-only", action="store_true", help="only fill the RecBole cache (no recsift, no result)")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="before each run wait up to this long for the 1-min load average to drop below 1 "
+                         "(other work on the machine slows RecBole far more than recsift)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-dir", default=os.environ.get("RECSIFT_DATA_DIR", str(ROOT.parent / "shared" / "datasets")))
     args = ap.parse_args()
@@ -346,19 +378,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="recbole_parity_") as tmpdir:
         tmp = Path(tmpdir)
         for model in models:
+            m_layouts = model_layouts(model, layouts)
             if args.speed_only:
                 epochs, seed = args.speed_epochs, seeds[0]
-                rb_runs, rs_runs = [], {lay: [] for lay in layouts}
+                rb_runs, rs_runs = [], {lay: [] for lay in m_layouts}
                 for _ in range(args.speed_rounds):
                     rb_runs.append(run_recbole(model, epochs, seed, args, env, cache=False, tmp=tmp))
-                    for lay in layouts:
+                    for lay in m_layouts:
                         rs_runs[lay].append(run_recsift(model, epochs, seed, lay, args, env, tmp))
                 s = summarize_model(model, epochs, rb_runs, rs_runs, accuracy=False)
                 s["rounds"] = args.speed_rounds
                 summaries.append(s)
                 continue
             epochs = caps[model]
-            rb_runs, rs_runs = [], {lay: [] for lay in layouts}
+            rb_runs, rs_runs = [], {lay: [] for lay in m_layouts}
             # interleave: RecBole seed, then recsift runs, so drift hits both sides
             order = sorted(set(seeds) | set(rb_seeds))
             for seed in order:
@@ -372,7 +405,7 @@ def main() -> None:
                         rb_runs.append(run_recbole(model, epochs, seed, args, env, cache=True, tmp=tmp))
                 if args.recbole_only or seed not in seeds:
                     continue
-                for lay in layouts:
+                for lay in m_layouts:
                     rs_runs[lay].append(run_recsift(model, epochs, seed, lay, args, env, tmp))
             if not args.recbole_only:
                 summaries.append(summarize_model(model, epochs, rb_runs, rs_runs, accuracy=True))

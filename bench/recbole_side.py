@@ -32,6 +32,9 @@ Snags found and how they are handled:
     so the best-model reload fails. Patched below: ``torch.load`` defaults to ``weights_only=False``
     (the checkpoint is our own file, written by this process).
   * torch==2.13.0 exactly: it is the CPU wheel on local disk; a looser pin pulls a CUDA build.
+Resolved on 2026-11-27 (Python 3.11.7) and known to work: recbole 1.2.1, torch 2.13.0+cpu, numpy 1.26.4,
+pandas 3.0.6, scipy 1.17.1, scikit-learn 1.9.1, ray 2.6.3, tensorboard 2.21.0, thop 0.1.1.post2209072238,
+setuptools 80.x (no pins were needed for pandas/scipy/ray/thop/tensorboard).
 RecBole writes ``log/``, ``log_tensorboard/`` and checkpoints relative to the working directory; this
 script runs in a temporary directory which it deletes at the end.
 """

@@ -23,7 +23,8 @@ class TrainConfig(BaseModel):
     layout: Literal["auto", "prefix", "all-prefix"] = Field(
         "auto", description="auto = all-prefix for causal models, prefix otherwise")
     window_overlap: int = Field(0, ge=0, description="all-prefix: extra context items before each window's first target")
-    bucket: bool = Field(True, description="all-prefix: batch windows of similar length together (less padding)")
+    bucket: bool = Field(False, description="all-prefix: batch windows of similar length together (less padding, but "
+                         "biased batches: ml-100k SASRec N@10 at 8 epochs .045 vs .053 unbucketed)")
     max_len: int = Field(50, ge=1, description="longest input sequence")
     patience: int | None = Field(10, ge=1, description="epochs without valid improvement before stopping; None = never")
     valid_metric: str = Field("ndcg@10", description="early-stopping metric on the validation cases")

@@ -45,15 +45,16 @@ def _epoch_samples(batcher, seed=0):
     return np.concatenate(seen)
 
 
+@pytest.mark.parametrize("bucket", [False, True])
 @pytest.mark.parametrize("overlap", [0, 2])
 @pytest.mark.parametrize("max_len", [3, 5, 50])
-def test_all_prefix_visits_every_selected_sample_once(max_len, overlap):
+def test_all_prefix_visits_every_selected_sample_once(max_len, overlap, bucket):
     if overlap >= max_len:
         return
     samples = SequenceSamples.all_prefixes(_store())
     keep = np.random.default_rng(1).random(len(samples)) < 0.6
     ts = TrainingSet(samples).subset(keep)
-    batcher = AllPrefixBatcher(ts, max_len, batch_size=16, overlap=overlap)
+    batcher = AllPrefixBatcher(ts, max_len, batch_size=16, overlap=overlap, bucket=bucket)
     seen = _epoch_samples(batcher)
     assert sorted(seen.tolist()) == list(range(len(ts)))
     # targets agree with the samples they claim to be
@@ -63,7 +64,12 @@ def test_all_prefix_visits_every_selected_sample_once(max_len, overlap):
         prev = ts.data.store.items[ts.data.pos[b.sample_idx.numpy()] - 1]
         np.testing.assert_array_equal(b.seq.numpy()[b.rows.numpy(), b.cols.numpy()], prev)
     # about batch_size targets per step, so steps per epoch match the prefix layout
-    assert abs(len(list(batcher.batches(np.random.default_rng(0)))) - len(ts) / 16) <= 2
+    batches = list(batcher.batches(np.random.default_rng(0)))
+    assert abs(len(batches) - len(ts) / 16) <= 2
+    if bucket:  # similar lengths batch together: less padding than random batches
+        pad = sum(int((b.seq == 0).sum()) for b in batches)
+        plain = AllPrefixBatcher(ts, max_len, batch_size=16, overlap=overlap, bucket=False)
+        assert pad <= sum(int((b.seq == 0).sum()) for b in plain.batches(np.random.default_rng(0)))
 
 
 def test_prefix_batcher_matches_store_prefixes():

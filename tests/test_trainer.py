@@ -161,6 +161,11 @@ def test_dynamics_match_a_direct_computation():
     np.testing.assert_allclose(st["entropy_last"], -(p * np.log(p)).sum(1), rtol=1e-4)
     assert st["correct_last"].tolist() == [int(y[i] in top3[i]) for i in range(6)]
     assert st["correct_last"][2] == 1
+    # the trainer passes the loss's log-probabilities: same state
+    rec2 = DynamicsRecorder(6, top_k=3, snapshot_epochs=(0,))
+    rec2.update(0, torch.arange(6), logits, targets, h_norm, logp=masked_log_softmax(logits))
+    for key, v in rec.state.items():
+        np.testing.assert_allclose(rec2.state[key], v, rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 def test_forgetting_counts_transitions_and_state_is_o_n(tmp_path):

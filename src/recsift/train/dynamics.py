@@ -57,33 +57,38 @@ class DynamicsRecorder:
 
     @torch.no_grad()
     def update(self, epoch: int, sample_idx: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor,
-               grad_scale: torch.Tensor | None = None) -> None:
-        """Fold one batch into the state. ``logits`` is ``[M, n_items + 1]`` (column 0 = padding)."""
-        z = logits.detach().float()
-        z = z.masked_fill(torch.arange(z.size(1), device=z.device) == 0, float("-inf"))
-        logp = torch.log_softmax(z, dim=1)
+               grad_scale: torch.Tensor | None = None, logp: torch.Tensor | None = None) -> None:
+        """Fold one batch into the state.
+
+        ``logits`` is ``[M, n_items + 1]`` (column 0 = padding); ``logp``, the log-softmax over
+        items with padding excluded, is passed by the trainer when its loss computed it already.
+        """
+        z = logits.detach()[:, 1:].float()  # real items only: column j is item j + 1
+        logp = torch.log_softmax(z, dim=1) if logp is None else logp.detach()[:, 1:].float()
         p = logp.exp()
-        y = targets.view(-1, 1)
-        p_y = p.gather(1, y).squeeze(1)
-        z_y = z.gather(1, y).squeeze(1)
-        k = min(max(self.top_k, 2), z.size(1) - 1)
+        y0 = (targets - 1).view(-1, 1)
+        logp_y = logp.gather(1, y0).squeeze(1)
+        p_y = logp_y.exp()
+        z_y = z.gather(1, y0).squeeze(1)
+        k = min(max(self.top_k, 2), z.size(1))
         top_v, top_i = z.topk(k, dim=1)
-        is_top1 = top_i[:, 0] == targets
+        top_p = logp.gather(1, top_i[:, :2]).exp()
+        is_top1 = top_i[:, 0] == y0.squeeze(1)
         best_other_z = torch.where(is_top1, top_v[:, 1], top_v[:, 0])
-        lse = torch.logsumexp(z, dim=1)
-        p1, p2 = (top_v[:, 0] - lse).exp(), (top_v[:, 1] - lse).exp()
+        p1, p2 = top_p[:, 0], top_p[:, 1]
         best_other_p = torch.where(is_top1, p2, p1)
-        el2n = ((p * p).sum(1) - 2 * p_y + 1).clamp(min=0).sqrt()
+        el2n = (torch.einsum("ij,ij->i", p, p) - 2 * p_y + 1).clamp(min=0).sqrt()
         vals = {
-            "loss": -logp.gather(1, y).squeeze(1),
+            "loss": -logp_y,
             "p_target": p_y,
             "aum_prob": p_y - best_other_p,
             "aum_logit": z_y - best_other_z,
             "margin": p1 - p2,
             "el2n": el2n,
             "grand": el2n * (grad_scale.detach().float() if grad_scale is not None else torch.ones_like(el2n)),
-            "entropy": -(p * logp.nan_to_num(neginf=0.0)).sum(1),
+            "entropy": -torch.einsum("ij,ij->i", p, logp),
         }
+        y = y0
         correct = (top_i[:, : min(self.top_k, k)] == y).any(1)
         idx = sample_idx.cpu().numpy()
         st = self.state

@@ -158,10 +158,11 @@ class SequenceTrainer(Trainer):
         for b in self.batcher.batches(self.rng):
             b = b.to(dev)
             h = self._represent(b)
-            logits = None
+            logits = logp = None
             if self.loss_name == "ce":
                 logits = model.logits(h)
-                per = get_loss("ce")(masked_log_softmax(logits), b.targets)
+                logp = masked_log_softmax(logits)
+                per = get_loss("ce")(logp, b.targets)
             else:
                 neg = torch.randint(1, model.n_items + 1, (len(b.targets), cfg.n_negatives),
                                     generator=self._torch_gen).to(dev)
@@ -178,7 +179,7 @@ class SequenceTrainer(Trainer):
                 if logits is None:
                     with torch.no_grad():
                         logits = model.logits(h)
-                recorder.update(epoch, b.sample_idx, logits, b.targets, model.grand_scale(h.detach()))
+                recorder.update(epoch, b.sample_idx, logits, b.targets, model.grand_scale(h.detach()), logp=logp)
             total += float(loss.detach()) * len(b.targets)
             count += len(b.targets)
         return total / max(count, 1)

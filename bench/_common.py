@@ -51,3 +51,16 @@ def write_result(name: str, payload: dict[str, Any], table_md: str) -> Path:
 
 def dumps(x: Any) -> str:
     return json.dumps(x, indent=2)
+
+
+def emit_json(obj: Any, out: str | None) -> None:
+    """Print ``obj`` as one JSON line and, with ``out``, also write it there atomically (stdlib only:
+    the RecBole side imports this from RecBole's own virtualenv)."""
+    text = json.dumps(obj)
+    if out:
+        p = Path(out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(p)
+    print(text)

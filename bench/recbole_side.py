@@ -51,6 +51,9 @@ import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit_json  # noqa: E402  (stdlib-only helper)
+
 MODELS = {"gru4rec": "GRU4Rec", "narm": "NARM", "sasrec": "SASRec", "srgnn": "SRGNN"}
 TOPK = (10, 20)
 PER_USER = ("ndcg@10", "recall@10", "mrr@10", "ndcg@20", "recall@20")
@@ -264,14 +267,7 @@ def main() -> None:
     if not (Path(data_dir) / "ml-100k" / "ml-100k.inter").is_file():
         sys.exit(f"no {data_dir}/ml-100k/ml-100k.inter; pass --data-dir or set RECSIFT_DATA_DIR")
     res = run(args.model, args.epochs, args.seed, data_dir, args.threads)
-    text = json.dumps(res)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(out)
-    print(text)
+    emit_json(res, args.out)
 
 
 if __name__ == "__main__":

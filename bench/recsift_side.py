@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit_json  # noqa: E402
+
 MODELS = ("gru4rec", "narm", "sasrec", "srgnn")
 METRICS = ["recall@10", "ndcg@10", "mrr@10", "hit@10", "recall@20", "ndcg@20"]
 
@@ -106,14 +109,7 @@ def main() -> None:
            "median_train_seconds": float(np.median(secs)) if secs else float("nan"),
            "total_train_seconds": float(sum(secs)),
            "se_best": {k: se(v) for k, v in r["per_user_best"].items()}}
-    text = json.dumps(out)
-    if args.out:
-        p = Path(args.out)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(p)
-    print(text)
+    emit_json(out, args.out)
 
 
 if __name__ == "__main__":

@@ -56,22 +56,22 @@ class CFTrainer(Trainer):
             u = torch.from_numpy(u_np).to(dev)
             i = torch.from_numpy(self.items[idx]).to(dev)
             w = torch.from_numpy(self.weights[idx]).to(dev)
-            logits = None
+            logits = logp = None
             if self.loss_name == "ce":
                 logits = model.score_users(u)
-                per = get_loss("ce")(masked_log_softmax(logits), i)
+                logp = masked_log_softmax(logits)
+                per = get_loss("ce")(logp, i)
             else:
                 neg = sample_negatives(u_np, cfg.n_negatives, model.n_items, self.pos_keys, self.rng)
                 scores = model(u, torch.cat([i.view(-1, 1), torch.from_numpy(neg).to(dev)], dim=1))
                 per = get_loss(self.loss_name)(scores[:, 0], scores[:, 1:])
-            loss = weighted_mean(per, w)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            value = self._step(weighted_mean(per, w))
             if recorder is not None:
                 with torch.no_grad():
-                    recorder.update(epoch, torch.from_numpy(idx), logits if logits is not None else model.score_users(u), i)
-            total += float(loss.detach()) * len(idx)
+                    if logits is None:
+                        logits = model.score_users(u)
+                    recorder.update(epoch, torch.from_numpy(idx), logits, i, logp=logp)
+            total += value * len(idx)
             count += len(idx)
         return total / max(count, 1)
 

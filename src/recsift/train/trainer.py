@@ -78,6 +78,13 @@ class Trainer:
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------
+    def _step(self, loss: torch.Tensor) -> float:
+        """One optimizer step on ``loss``; returns its value."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
     def evaluate(self, cases: EvalCases, *, mask_history: bool, metrics: tuple[str, ...] | None = None) -> EvalResult:
         self.model.eval()
         with torch.no_grad():
@@ -172,15 +179,13 @@ class SequenceTrainer(Trainer):
             loss = weighted_mean(per, b.weights)
             if extra is not None:
                 loss = loss + extra()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            value = self._step(loss)
             if recorder is not None:
                 if logits is None:
                     with torch.no_grad():
                         logits = model.logits(h)
                 recorder.update(epoch, b.sample_idx, logits, b.targets, model.grand_scale(h.detach()), logp=logp)
-            total += float(loss.detach()) * len(b.targets)
+            total += value * len(b.targets)
             count += len(b.targets)
         return total / max(count, 1)
 

@@ -1,8 +1,9 @@
 """Training: one loop for every model, two sample layouts, streaming training dynamics."""
 from .api import TrainResult, train_model, trainer_for
 from .config import TrainConfig
-from .dynamics import DynamicsRecorder
+from .dynamics import DynamicsRecorder, per_sample_stats
+from .outputs import sample_outputs
 from .trainer import SequenceTrainer, Trainer, resolve_device
 
-__all__ = ["DynamicsRecorder", "SequenceTrainer", "TrainConfig", "TrainResult", "Trainer", "resolve_device",
-           "train_model", "trainer_for"]
+__all__ = ["DynamicsRecorder", "SequenceTrainer", "TrainConfig", "TrainResult", "Trainer", "per_sample_stats",
+           "resolve_device", "sample_outputs", "train_model", "trainer_for"]

@@ -75,5 +75,11 @@ class CFTrainer(Trainer):
             count += len(idx)
         return total / max(count, 1)
 
+    def forward_samples(self):
+        for lo in range(0, len(self.users), self.config.batch_size):
+            idx = np.arange(lo, min(lo + self.config.batch_size, len(self.users)))
+            u = torch.from_numpy(self.users[idx]).to(self.device)
+            yield torch.from_numpy(idx), self.model.score_users(u), torch.from_numpy(self.items[idx]).to(self.device), None
+
     def score(self, cases: EvalCases) -> torch.Tensor:
         return self.model.score_users(torch.from_numpy(cases.user).to(self.device))

@@ -28,6 +28,43 @@ from ..utils.io import save_npz
 _SUMMED = ("loss", "p_target", "aum_prob", "aum_logit", "margin", "el2n", "grand", "entropy")
 
 
+@torch.no_grad()
+def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | None = None,
+                     grad_scale: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-row loss, p_target, AUM margins, target-free margin, EL2N, GraNd and entropy.
+
+    ``logits`` is ``[M, n_items + 1]`` (column 0 = padding, excluded); ``logp`` is its masked
+    log-softmax when the caller has it. Also returns the real-item logits ``_z`` and the
+    target logit ``_z_y`` (keys starting with ``_``) for callers that need them.
+    """
+    z = logits.detach()[:, 1:].float()  # real items only: column j is item j + 1
+    logp = torch.log_softmax(z, dim=1) if logp is None else logp.detach()[:, 1:].float()
+    p = logp.exp()
+    y0 = (targets - 1).view(-1, 1)
+    logp_y = logp.gather(1, y0).squeeze(1)
+    p_y = logp_y.exp()
+    z_y = z.gather(1, y0).squeeze(1)
+    top_v, top_i = z.topk(2, dim=1)
+    top_p = logp.gather(1, top_i[:, :2]).exp()
+    is_top1 = top_i[:, 0] == y0.squeeze(1)
+    best_other_z = torch.where(is_top1, top_v[:, 1], top_v[:, 0])
+    p1, p2 = top_p[:, 0], top_p[:, 1]
+    best_other_p = torch.where(is_top1, p2, p1)
+    el2n = (torch.einsum("ij,ij->i", p, p) - 2 * p_y + 1).clamp(min=0).sqrt()
+    return {
+        "loss": -logp_y,
+        "p_target": p_y,
+        "aum_prob": p_y - best_other_p,
+        "aum_logit": z_y - best_other_z,
+        "margin": p1 - p2,
+        "el2n": el2n,
+        "grand": el2n * (grad_scale.detach().float() if grad_scale is not None else torch.ones_like(el2n)),
+        "entropy": -torch.einsum("ij,ij->i", p, logp),
+        "_z": z,
+        "_z_y": z_y,
+    }
+
+
 class DynamicsRecorder:
     """Running per-sample statistics across epochs for ``n_samples`` training samples."""
 
@@ -45,6 +82,7 @@ class DynamicsRecorder:
             "forgetting": np.zeros(n, np.int32),
             "first_learned": np.full(n, -1, np.int32),  # first epoch the sample was correct
             "el2n_early_sum": np.zeros(n, np.float64),
+            "grand_early_sum": np.zeros(n, np.float64),
             "p_target_sqsum": np.zeros(n, np.float64),
             "loss_sqsum": np.zeros(n, np.float64),
         }
@@ -63,31 +101,8 @@ class DynamicsRecorder:
         ``logits`` is ``[M, n_items + 1]`` (column 0 = padding); ``logp``, the log-softmax over
         items with padding excluded, is passed by the trainer when its loss computed it already.
         """
-        z = logits.detach()[:, 1:].float()  # real items only: column j is item j + 1
-        logp = torch.log_softmax(z, dim=1) if logp is None else logp.detach()[:, 1:].float()
-        p = logp.exp()
-        y0 = (targets - 1).view(-1, 1)
-        logp_y = logp.gather(1, y0).squeeze(1)
-        p_y = logp_y.exp()
-        z_y = z.gather(1, y0).squeeze(1)
-        top_v, top_i = z.topk(2, dim=1)
-        top_p = logp.gather(1, top_i[:, :2]).exp()
-        is_top1 = top_i[:, 0] == y0.squeeze(1)
-        best_other_z = torch.where(is_top1, top_v[:, 1], top_v[:, 0])
-        p1, p2 = top_p[:, 0], top_p[:, 1]
-        best_other_p = torch.where(is_top1, p2, p1)
-        el2n = (torch.einsum("ij,ij->i", p, p) - 2 * p_y + 1).clamp(min=0).sqrt()
-        vals = {
-            "loss": -logp_y,
-            "p_target": p_y,
-            "aum_prob": p_y - best_other_p,
-            "aum_logit": z_y - best_other_z,
-            "margin": p1 - p2,
-            "el2n": el2n,
-            "grand": el2n * (grad_scale.detach().float() if grad_scale is not None else torch.ones_like(el2n)),
-            "entropy": -torch.einsum("ij,ij->i", p, logp),
-        }
-        y = y0
+        vals = per_sample_stats(logits, targets, logp, grad_scale)
+        z_y, z = vals.pop("_z_y"), vals.pop("_z")
         # target in the top K <=> fewer than K items score strictly higher (one compare pass;
         # cheaper than topk(K) on CPU). Ties count in the target's favour here.
         correct = (z > z_y.unsqueeze(1)).sum(1) < self.top_k
@@ -109,6 +124,7 @@ class DynamicsRecorder:
         st["n_seen"][idx] += 1
         if epoch < self.early_epochs:
             st["el2n_early_sum"][idx] += st["el2n_last"][idx]
+            st["grand_early_sum"][idx] += st["grand_last"][idx]
         if epoch in self.snapshot_epochs:
             st[f"el2n_epoch{epoch}"][idx] = st["el2n_last"][idx]
 

@@ -13,6 +13,7 @@ import logging
 import statistics
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,13 @@ class Trainer:
 
     def score(self, cases: EvalCases) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def forward_samples(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """Every prepared training unit once, in order: ``(unit_idx, logits, targets, representation)``.
+
+        Runs in the model's current mode; `recsift.train.sample_outputs` calls it under eval/no-grad.
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
 
     # -- shared -------------------------------------------------------------------------
     def _step(self, loss: torch.Tensor) -> float:
@@ -188,6 +196,12 @@ class SequenceTrainer(Trainer):
             total += value * len(b.targets)
             count += len(b.targets)
         return total / max(count, 1)
+
+    def forward_samples(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        for b in self.batcher.batches(self.rng, shuffle=False):
+            b = b.to(self.device)
+            h = self._represent(b)
+            yield b.sample_idx, self.model.logits(h), b.targets, h
 
     def score(self, cases: EvalCases) -> torch.Tensor:
         m = self.model

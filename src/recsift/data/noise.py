@@ -1,0 +1,50 @@
+"""Planted noise for experiments: append random sessions to a sequential training set.
+
+The injected sessions copy the length distribution of the real ones and draw their items
+i.i.d. from the empirical item frequencies (``items="popularity"``, so neither length nor
+popularity gives them away — only order/coherence does) or uniformly (``items="uniform"``).
+Valid and test cases are untouched: the noise only ever enters training.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .sequences import SequenceSamples, SequenceStore
+from .training_set import TrainingSet
+
+
+def inject_noisy_sequences(train_set: TrainingSet, frac: float, *, rng: np.random.Generator,
+                           items: str = "popularity") -> tuple[TrainingSet, np.ndarray]:
+    """``train_set`` plus ``round(frac * n_sequences)`` random sequences; returns the new set and a
+    boolean mask over its samples marking the injected ones (their users follow the real ones)."""
+    if not isinstance(train_set.data, SequenceSamples):
+        raise ConfigError("noise injection works on prefix samples (a sequential training set)")
+    if not 0 <= frac <= 10:
+        raise ConfigError(f"noise fraction {frac} out of range; give e.g. 0.1 for 10% extra sequences")
+    store = train_set.data.store
+    lens = store.lengths[store.lengths >= 2]
+    n_new = int(round(frac * store.n_users))
+    new_lens = rng.choice(lens, size=n_new, replace=True)
+    if items == "popularity":
+        freq = np.bincount(store.items, minlength=store.n_items + 1)[1:].astype(np.float64)
+        new_items = rng.choice(np.arange(1, store.n_items + 1), size=int(new_lens.sum()), p=freq / freq.sum())
+    elif items == "uniform":
+        new_items = rng.integers(1, store.n_items + 1, size=int(new_lens.sum()))
+    else:
+        raise ConfigError(f"items={items!r}: use 'popularity' or 'uniform'")
+    indptr = np.concatenate([store.indptr, store.indptr[-1] + np.cumsum(new_lens)]).astype(np.int64)
+    big = SequenceStore(indptr, np.concatenate([store.items, new_items]).astype(np.int64), store.n_items)
+    added = SequenceSamples.all_prefixes(SequenceStore(indptr[store.n_users:] - indptr[store.n_users],
+                                                       new_items.astype(np.int64), store.n_items))
+    s = train_set.data
+    n_old = len(s)
+    user = np.concatenate([s.user, added.user + store.n_users])
+    pos = np.concatenate([s.pos, added.pos + store.indptr[-1]])
+    sample_id = np.concatenate([s.sample_id, s.sample_id.max(initial=-1) + 1 + np.arange(len(added))])
+    weights = np.concatenate([train_set.weights, np.ones(len(added), np.float32)])
+    out = TrainingSet(SequenceSamples(big, user, pos, sample_id), weights,
+                      {**train_set.provenance, "noise": {"frac": frac, "items": items, "sequences": n_new}})
+    noisy = np.zeros(len(out), bool)
+    noisy[n_old:] = True
+    return out, noisy

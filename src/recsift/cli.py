@@ -147,11 +147,12 @@ def train(
     split: Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (default: the dataset's protocol).")] = None,
     mask_history: Annotated[Optional[bool], typer.Option("--mask-history/--no-mask-history", help="Mask input items at evaluation (default: the protocol's).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Model hyper-parameter key=value (repeatable).")] = None,
+    train_set: Annotated[Optional[Path], typer.Option("--train-set", help="A folder written by `recsift curate`: train on its kept samples.")] = None,
     data_dir: DataDir = None,
     progress: Annotated[bool, typer.Option(help="Log each epoch.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Train a model on a dataset's training split; report valid/test metrics, time and memory."""
+    """Train a model on a dataset's training split (or a curated subset); report valid/test metrics, time and memory."""
     from .data import load_split
     from .models import get_model_class
     from .train import TrainConfig, train_model
@@ -164,8 +165,16 @@ def train(
     if progress:
         logging.getLogger("recsift").setLevel(logging.INFO)
     sd = load_split(dataset, split=split, data_dir=data_dir)
-    res = train_model(sd, model, cfg, model_params=params)
+    curated, cmeta = None, {}
+    if train_set is not None:
+        from .curators import load_curated
+
+        curated, cmeta = load_curated(train_set, sd)
+    res = train_model(sd, model, cfg, model_params=params, train_set=curated)
     summary = {"dataset": sd.name, "protocol": sd.protocol, **res.to_dict()}
+    if curated is not None:
+        summary["train_set"] = {"folder": str(train_set), "method": cmeta.get("method"), "budget": cmeta.get("budget"),
+                                "kept_samples": len(curated), "n_samples": cmeta.get("n_samples")}
     if out_dir is not None:
         from .utils.io import atomic_path, write_json
 
@@ -185,6 +194,153 @@ def train(
     out.print(t)
     out.print(f"best epoch {res.best_epoch} of {len(res.history)}; {res.train_seconds_per_epoch:.2f} s/epoch; "
               f"peak RSS {res.peak_rss_mb:.0f} MB")
+
+
+def _context(dataset: str, split: Optional[str], data_dir: Optional[Path], seed: int, probe: str, probe_epochs: int,
+             probe_lr: float, batch_size: int, unit: str = "sample", coverage: bool = False,
+             cache_dir: Optional[Path] = None):
+    """Load the split and build the curation context (probe model and its training config)."""
+    from .curators import CurationContext
+    from .data import load_split
+    from .models import get_model_class
+    from .train import TrainConfig
+
+    get_model_class(probe)
+    cfg = TrainConfig.make(epochs=probe_epochs, lr=probe_lr, batch_size=batch_size, patience=None, seed=seed)
+    sd = load_split(dataset, split=split, data_dir=data_dir)
+    return sd, CurationContext(split=sd, seed=seed, unit=unit, coverage=coverage, probe=probe, probe_config=cfg,
+                               cache_dir=cache_dir)
+
+
+Probe = Annotated[str, typer.Option("--model", "-m", help="Probe model trained to record dynamics (see `recsift models`).")]
+ProbeEpochs = Annotated[int, typer.Option("--epochs", help="Probe training epochs (no early stopping: dynamics need them all).")]
+ProbeLr = Annotated[float, typer.Option("--lr", help="Probe Adam learning rate.")]
+ProbeBatch = Annotated[int, typer.Option("--batch-size", help="Probe training targets per step.")]
+SplitOpt = Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (default: the dataset's protocol).")]
+Seed = Annotated[int, typer.Option(help="Seed of the probe model and of random choices.")]
+
+
+@app.command()
+def score(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
+    score_name: Annotated[str, typer.Option("--score", "-s", help="Score name, comma-separated names, or 'all' (see `recsift methods`).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Output .npz (one row per training sample); a .json summary is written beside it.")],
+    model: Probe = "gru4rec",
+    epochs: ProbeEpochs = 10,
+    lr: ProbeLr = 1e-3,
+    batch_size: ProbeBatch = 2048,
+    seed: Seed = 0,
+    split: SplitOpt = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train a probe model recording training dynamics; write per-sample data-importance scores."""
+    from .scoring import SCORES, get_score
+
+    names = sorted(SCORES) if score_name == "all" else [n.strip() for n in score_name.split(",") if n.strip()]
+    specs = [get_score(n) for n in names]  # unknown names fail before any work
+    if out_file.exists() and out_file.is_dir():
+        from .errors import DataFormatError
+
+        raise DataFormatError(f"--out {out_file} is a folder; give a file name such as scores.npz")
+    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size)
+    from .scoring import compute_score
+    from .utils.io import save_npz, write_json
+
+    full = sd.training_set("sequence" if _is_sequential(model) else "matrix")
+    inputs = ctx.score_inputs(full, embeddings=any(sp.needs == "embeddings" for sp in specs))
+    cols = {f"score_{n}": compute_score(n, inputs) for n in names}
+    d = full.data
+    ids = {"sample_id": d.sample_id, "user": d.user, "target": d.targets} if hasattr(d, "sample_id") else \
+        dict(zip(("user", "item"), d.coo_pairs()))
+    out_file = out_file if out_file.suffix == ".npz" else out_file.with_suffix(out_file.suffix + ".npz")
+    save_npz(out_file, **ids, **cols)
+    summary = {"dataset": sd.name, "protocol": sd.protocol, "n_samples": len(full), "file": str(out_file),
+               "scores": {n: {"hard": get_score(n).hard, "mean": float(cols[f"score_{n}"].mean()),
+                              "std": float(cols[f"score_{n}"].std())} for n in names},
+               "probe": inputs.extra.get("probe", {})}
+    write_json(out_file.with_suffix(".json"), summary)
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    t = Table("score", "hard end", "mean", "std", title=f"{len(full):,} samples of {sd.name}, probe {model}")
+    for n, v in summary["scores"].items():
+        t.add_row(n, v["hard"], f"{v['mean']:.4g}", f"{v['std']:.4g}")
+    out.print(t)
+    out.print(f"scores: {out_file}")
+
+
+def _is_sequential(model: str) -> bool:
+    from .models import get_model_class
+    from .models.base import CFRecommender
+
+    return not issubclass(get_model_class(model), CFRecommender)
+
+
+@app.command()
+def curate(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
+    method: Annotated[str, typer.Option("--method", help="Curator (random, score, ccs, d2, moderate, prototype) or a score name for top-k by it.")],
+    budget: Annotated[str, typer.Option(help="Kept fraction in (0, 1] or a count of selection units.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for samples.npz + curation.json (read by `recsift train --train-set`).")],
+    unit: Annotated[str, typer.Option(help="Selection unit: sample (prefix sample) or user (whole session/user).")] = "sample",
+    coverage: Annotated[bool, typer.Option("--coverage/--no-coverage", help="Keep a set of units covering every training item first (inside the budget).")] = False,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Curator parameter key=value, e.g. score=forgetting, keep=easy, beta=0.1 (repeatable).")] = None,
+    model: Probe = "gru4rec",
+    epochs: ProbeEpochs = 10,
+    lr: ProbeLr = 1e-3,
+    batch_size: ProbeBatch = 2048,
+    seed: Seed = 0,
+    split: SplitOpt = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Reuse probe dynamics across runs from this folder.")] = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Select a subset of the training data with a curator; write it for `recsift train --train-set`."""
+    from .curators import curate as run_curate, save_curation
+    from .curators.base import CURATORS, check_params, resolve_method
+    from .data import Budget
+
+    params = _parse_params(param)
+    name, full_params = resolve_method(method, params)  # unknown methods and parameters fail before any work
+    check_params(name, CURATORS[name], full_params)
+    b = Budget.parse(budget)
+    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size, unit, coverage, cache_dir)
+    full = sd.training_set("sequence" if _is_sequential(model) else "matrix")
+    kept, report = run_curate(full, method, b, ctx, **params)
+    save_curation(out_dir, full, report, dataset=sd.name, protocol=sd.protocol)
+    summary = {"dataset": sd.name, "out": str(out_dir), **report.summary()}
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    t = Table("field", "value", title=f"{report.method} on {sd.name}")
+    for k in ("budget", "unit", "n_units", "n_samples", "kept_samples", "score", "coverage_units", "select_seconds"):
+        t.add_row(k, str(summary.get(k)))
+    for r, c in summary["reasons"].items():
+        t.add_row(r, f"{c:,}")
+    out.print(t)
+    out.print(f"curated set: {out_dir}  (train on it: recsift train -d {dataset} -m MODEL --train-set {out_dir})")
+
+
+@app.command("methods")
+def methods_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the curation methods and the data-importance scores."""
+    from .curators import CURATORS
+    from .scoring import SCORES
+
+    rows = {"curators": {n: " ".join((f.__doc__ or "").strip().split("\n\n")[0].split()) for n, f in sorted(CURATORS.items())},
+            "scores": {n: {"needs": s.needs, "hard": s.hard, "doc": s.doc} for n, s in sorted(SCORES.items())}}
+    if as_json:
+        print(json.dumps(rows))
+        return
+    t = Table("curator", "what it does")
+    for n, d in rows["curators"].items():
+        t.add_row(n, d)
+    out.print(t)
+    t = Table("score", "needs", "hard end", "definition")
+    for n, d in rows["scores"].items():
+        t.add_row(n, d["needs"], d["hard"], d["doc"])
+    out.print(t)
 
 
 @app.command("models")

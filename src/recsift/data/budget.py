@@ -38,11 +38,12 @@ class Budget:
             return cls(text)
         s = str(text).strip()
         try:
-            return cls(float(s) if any(c in s for c in ".eE") or s.lower() in {"nan", "inf", "-inf"} else int(s))
+            value = float(s) if any(c in s for c in ".eE") or s.lower() in {"nan", "inf", "-inf"} else int(s)
         except ValueError:
             raise BudgetError(
                 f"budget {text!r} is not a number; give a fraction in (0, 1] such as 0.5, or a positive count such as 1000"
             ) from None
+        return cls(value)
 
     @property
     def is_fraction(self) -> bool:

@@ -13,7 +13,7 @@ from ..data import TrainingSet
 from .config import TrainConfig
 from .dynamics import per_sample_stats
 
-OUTPUT_KEYS = ("loss", "p_target", "entropy", "margin", "el2n", "rank")
+OUTPUT_KEYS = ("loss", "p_target", "entropy", "margin", "el2n", "aum_prob", "rank")
 
 
 def sample_outputs(model: torch.nn.Module, train_set: TrainingSet, config: TrainConfig | None = None, *,

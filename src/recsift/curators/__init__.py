@@ -1,0 +1,8 @@
+"""Curators: choose which training units to keep within a budget, and say why (`curate`)."""
+from . import builtin as _builtin  # noqa: F401  (registers the built-in curators)
+from .base import (CURATORS, REASONS, CurationContext, CurationReport, Selection, curate, fingerprint,
+                   list_curators, register_curator)
+from .store import load_curated, save_curation
+
+__all__ = ["CURATORS", "REASONS", "CurationContext", "CurationReport", "Selection", "curate", "fingerprint",
+           "list_curators", "load_curated", "register_curator", "save_curation"]

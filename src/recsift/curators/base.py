@@ -1,0 +1,238 @@
+"""The curator protocol: ``curate(train_set, budget, ctx) -> (TrainingSet, CurationReport)``.
+
+A curator chooses which selection units (prefix samples, or whole sessions/users) of a
+training set to keep within a budget. Curators register by name; the scored ones share a
+probe model trained once per training set (`CurationContext.score_inputs`), and every curator
+can put an item-coverage set first (ALGORITHMS.md §5.4): the units that together cover every
+training item are kept before the method selects the rest, counted inside the budget.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Budget, SplitData, TrainingSet
+from ..errors import ConfigError, unknown_name
+from ..scoring import ScoreInputs
+from ..train import TrainConfig
+from .units import unit_index, unit_items
+
+log = logging.getLogger(__name__)
+
+#: why a sample was kept or dropped (``CurationReport.reason`` holds indices into this tuple)
+REASONS = ("dropped: over budget", "kept: selected", "kept: item coverage", "dropped: hard cutoff")
+DROPPED, SELECTED, COVERAGE, CUTOFF = range(4)
+
+
+@dataclass
+class CurationContext:
+    """What curators may use beyond the training set: the split (for the probe model's
+    validation cases), the probe model and its training config, the seed, the selection unit,
+    whether an item-coverage set comes first, and a cache folder for probe outputs."""
+
+    split: SplitData | None = None
+    seed: int = 0
+    unit: str = "sample"
+    coverage: bool = False
+    probe: str = "gru4rec"
+    probe_config: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, patience=None, lr=1e-3))
+    probe_params: dict[str, Any] = field(default_factory=dict)
+    cache_dir: Path | None = None
+    max_len: int = 50
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def rng(self, salt: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed, salt])
+
+    def score_inputs(self, train_set: TrainingSet, *, embeddings: bool = False) -> ScoreInputs:
+        """Train the probe model once on ``train_set`` recording its dynamics; return them with the
+        final model's eval-mode outputs (and embeddings). Memoised, and cached on disk under
+        ``cache_dir`` keyed by the training set, probe model, config and seed."""
+        from .probe import probe_outputs
+
+        key = self.probe_key(train_set)
+        hit = self._memo.get(key)
+        if hit is None or (embeddings and hit.embeddings is None):
+            hit = probe_outputs(self, train_set, key, embeddings=embeddings)
+            self._memo[key] = hit
+        return hit
+
+    def probe_key(self, train_set: TrainingSet) -> str:
+        h = hashlib.sha256()
+        h.update(fingerprint(train_set).encode())
+        h.update(f"{self.probe}|{sorted(self.probe_params.items())}|{self.probe_config.model_dump_json()}".encode())
+        return h.hexdigest()[:16]
+
+
+def fingerprint(train_set: TrainingSet) -> str:
+    """Hash of which units a training set holds (sample ids / user-item pairs) and its weights."""
+    h = hashlib.sha256()
+    d = train_set.data
+    arrays = (d.sample_id, d.user, d.pos) if hasattr(d, "sample_id") else d.coo_pairs()
+    for a in (*arrays, train_set.weights):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class CurationReport:
+    """Per-sample record of a curation: kept mask, reason code (see `REASONS`), the score used."""
+
+    method: str
+    params: dict[str, Any]
+    budget: str
+    unit: str
+    n_units: int
+    kept: np.ndarray  # bool [n_samples]
+    reason: np.ndarray  # int8 [n_samples]
+    scores: np.ndarray | None = None  # float64 [n_samples], the method's score (native direction)
+    score_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        counts = np.bincount(self.reason, minlength=len(REASONS))
+        return {"method": self.method, "params": self.params, "budget": self.budget, "unit": self.unit,
+                "n_units": self.n_units, "n_samples": int(len(self.kept)), "kept_samples": int(self.kept.sum()),
+                "score": self.score_name, "reasons": {r: int(c) for r, c in zip(REASONS, counts) if c},
+                **self.extra}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a curator's ``select`` returns: kept unit indices (+ units cut before selection)."""
+
+    kept: np.ndarray
+    unit_scores: np.ndarray | None = None
+    score_name: str | None = None
+    cut: np.ndarray | None = None
+
+
+#: select(train_set, pool, m, ctx, view, **params) -> Selection over units in ``pool``
+SelectFn = Callable[..., Selection]
+CURATORS: dict[str, SelectFn] = {}
+
+
+def register_curator(name: str) -> Callable[[SelectFn], SelectFn]:
+    def deco(fn: SelectFn) -> SelectFn:
+        if name in CURATORS:
+            raise ValueError(f"curator {name!r} registered twice")
+        CURATORS[name] = fn
+        return fn
+
+    return deco
+
+
+def list_curators() -> list[str]:
+    return sorted(CURATORS)
+
+
+def resolve_method(method: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A score name used as a method means the ``score`` curator with that score."""
+    from ..scoring import SCORES
+
+    if method in CURATORS:
+        return method, params
+    if method in SCORES:
+        return "score", {"score": method, **params}
+    raise unknown_name("curation method", method, [*CURATORS, *SCORES])
+
+
+@dataclass
+class UnitView:
+    """The units of one training set: the unit of every sample, and lazily their item sets."""
+
+    train_set: TrainingSet
+    unit_of: np.ndarray
+    n_units: int
+    max_len: int
+    _items: tuple[np.ndarray, np.ndarray] | None = None
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._items is None:
+            self._items = unit_items(self.train_set, self.unit_of, self.n_units, max_len=self.max_len)
+        return self._items
+
+
+def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | str, ctx: CurationContext | None = None,
+           **params: Any) -> tuple[TrainingSet, CurationReport]:
+    """Keep ``budget`` units of ``train_set`` chosen by curator ``method``.
+
+    The budget counts selection units (``ctx.unit``): prefix samples, or users/sessions. With
+    ``ctx.coverage`` the item-coverage set is kept first, inside the budget.
+
+    Example
+    -------
+    >>> from recsift.data import load_split
+    >>> split = load_split("synthetic")
+    >>> ts = split.training_set()
+    >>> kept, report = curate(ts, "random", 0.5, CurationContext(split=split))
+    >>> len(kept) == len(ts) // 2
+    True
+    """
+    from ..selection import item_coverage, select_with_prefix
+
+    ctx = ctx or CurationContext()
+    name, params = resolve_method(method, dict(params))
+    fn = CURATORS[name]
+    check_params(name, fn, params)
+    budget = Budget.parse(budget)
+    unit_of, n_units = unit_index(train_set, ctx.unit)
+    m = budget.resolve(n_units, ctx.unit)
+    view = UnitView(train_set, unit_of, n_units, ctx.max_len)
+    t0 = time.perf_counter()
+    prefix = np.zeros(0, np.int64)
+    if ctx.coverage:
+        indptr, items = view.items()
+        prefix = item_coverage(indptr, items)
+        if len(prefix) > m:
+            from ..errors import BudgetError
+
+            raise BudgetError(f"the item-coverage set needs {len(prefix)} {ctx.unit}s to cover every training item, but "
+                              f"the budget keeps only {m}; raise the budget to at least {len(prefix)} or turn coverage off")
+    result: dict[str, Selection] = {}
+
+    def rest(pool: np.ndarray, m_rest: int) -> np.ndarray:
+        sel = fn(train_set, pool, m_rest, ctx, view, **params)
+        result["sel"] = sel
+        return sel.kept
+
+    if len(prefix):
+        kept_units = select_with_prefix(prefix, n_units, m, rest)
+    else:
+        kept_units = rest(np.arange(n_units, dtype=np.int64), m)
+    sel = result.get("sel", Selection(kept_units))
+    if len(kept_units) != m or len(np.unique(kept_units)) != m:
+        raise AssertionError(f"curator {name!r} returned {len(kept_units)} units for a budget of {m}")
+    unit_reason = np.full(n_units, DROPPED, np.int8)
+    if sel.cut is not None:
+        unit_reason[sel.cut] = CUTOFF
+    unit_reason[kept_units] = SELECTED
+    unit_reason[prefix] = COVERAGE
+    reason = unit_reason[unit_of]
+    kept = reason == SELECTED
+    kept |= reason == COVERAGE
+    scores = sel.unit_scores[unit_of] if sel.unit_scores is not None else None
+    report = CurationReport(method=name, params=params, budget=str(budget), unit=ctx.unit, n_units=n_units, kept=kept,
+                            reason=reason, scores=scores, score_name=sel.score_name,
+                            extra={"coverage_units": int(len(prefix)), "kept_units": int(m),
+                                   "select_seconds": round(time.perf_counter() - t0, 3), "seed": ctx.seed})
+    out = train_set.subset(np.flatnonzero(kept), curator=name, budget=str(budget), unit=ctx.unit, seed=ctx.seed,
+                           **{f"param_{k}": v for k, v in params.items()})
+    return out, report
+
+
+def check_params(name: str, fn: SelectFn, params: dict[str, Any]) -> None:
+    """Unknown curator parameters are an error listing the accepted ones (before any work)."""
+    import inspect
+
+    allowed = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    extra = sorted(set(params) - set(allowed))
+    if extra:
+        raise ConfigError(f"curator {name!r} got unknown parameter(s) {extra}; it accepts {sorted(allowed) or 'none'}")

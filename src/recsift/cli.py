@@ -197,7 +197,7 @@ def train(
 
 
 def _context(dataset: str, split: Optional[str], data_dir: Optional[Path], seed: int, probe: str, probe_epochs: int,
-             probe_lr: float, batch_size: int, unit: str = "sample", coverage: bool = False,
+             probe_lr: float, batch_size: int, unit: str = "sample", coverage: Optional[bool] = None,
              cache_dir: Optional[Path] = None):
     """Load the split and build the curation context (probe model and its training config)."""
     from .curators import CurationContext
@@ -284,7 +284,7 @@ def curate(
     budget: Annotated[str, typer.Option(help="Kept fraction in (0, 1] or a count of selection units.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for samples.npz + curation.json (read by `recsift train --train-set`).")],
     unit: Annotated[str, typer.Option(help="Selection unit: sample (prefix sample) or user (whole session/user).")] = "sample",
-    coverage: Annotated[bool, typer.Option("--coverage/--no-coverage", help="Keep a set of units covering every training item first (inside the budget).")] = False,
+    coverage: Annotated[Optional[bool], typer.Option("--coverage/--no-coverage", help="Keep a set of units covering every training item first, inside the budget (default: the method's; on for moe).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Curator parameter key=value, e.g. score=forgetting, keep=easy, beta=0.1 (repeatable).")] = None,
     model: Probe = "gru4rec",
     epochs: ProbeEpochs = 10,

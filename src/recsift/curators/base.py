@@ -40,7 +40,7 @@ class CurationContext:
     split: SplitData | None = None
     seed: int = 0
     unit: str = "sample"
-    coverage: bool = False
+    coverage: bool | None = None  # None = the curator's default (only moe puts coverage first)
     probe: str = "gru4rec"
     probe_config: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, patience=None, lr=1e-3))
     probe_params: dict[str, Any] = field(default_factory=dict)
@@ -188,7 +188,7 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
     view = UnitView(train_set, unit_of, n_units, ctx.max_len)
     t0 = time.perf_counter()
     prefix = np.zeros(0, np.int64)
-    if ctx.coverage:
+    if ctx.coverage if ctx.coverage is not None else getattr(fn, "coverage_first", False):
         indptr, items = view.items()
         prefix = item_coverage(indptr, items)
         if len(prefix) > m:

@@ -1,0 +1,83 @@
+"""The ``moe`` curator: MoE data pruning (dataPruning4Rec, ALGORITHMS.md §6–7).
+
+"MoE (ours)" is exactly: the item-coverage set first (inside the budget), then D2 on the
+item-sharing session graph over rank-normalised MoE scores. The experts (default CORE,
+GRU4Rec, SR-GNN) are trained on the full training set with early stopping and frozen; only the
+gate trains. Ablations are parameters: ``selector="top"`` (plain top-k by the MoE score),
+``weighting`` = mean / global / single expert, gate ``k`` and ``bal_coef``; the selection unit
+comes from the context (prefix sample or whole session).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..data import TrainingSet
+from ..errors import ConfigError
+from ..scoring import oriented, rank_normalise
+from ..train import TrainConfig
+from .base import CurationContext, Selection, UnitView, fingerprint, register_curator
+from .units import unit_mean
+
+#: which end of each MoE score is hard
+MOE_SCORES = {"moe_aum": "low", "moe_loss": "high", "moe_entropy": "high", "moe_el2n": "high",
+              "gw_el2n": "high", "gw_entropy": "high", "agreement": "low"}
+
+
+def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[str, ...], expert_epochs: int,
+               expert_patience: int, weighting: str, k: int, bal_coef: float, gate_epochs: int,
+               single: str | int = 0) -> dict[str, Any]:
+    """Train (or reuse) the experts, fit the weighting, and score every sample; memoised on ``ctx``."""
+    from ..moe import expert_outputs, fit_gate, fixed_weights, mixture_scores, train_experts
+
+    fp = fingerprint(train_set)
+    ekey = f"experts|{fp}|{experts}|{expert_epochs}|{expert_patience}|{ctx.seed}"
+    if ekey not in ctx._memo:
+        cfg = ctx.probe_config.model_copy(update={"epochs": expert_epochs, "patience": expert_patience,
+                                                  "seed": ctx.seed, "eval_every": 1})
+        ex = train_experts(ctx.split, train_set, list(experts), cfg)
+        ctx._memo[ekey] = (ex, expert_outputs(ex, train_set))
+    ex, outs = ctx._memo[ekey]
+    skey = f"{ekey}|{weighting}|{k}|{bal_coef}|{gate_epochs}|{single}"
+    if skey not in ctx._memo:
+        if weighting == "gate":
+            fit = fit_gate(outs, k=k, bal_coef=bal_coef, epochs=gate_epochs, seed=ctx.seed,
+                           sample_weights=train_set.weights)
+        else:
+            fit = fixed_weights(outs, weighting, expert=single)
+        ctx._memo[skey] = {"scores": mixture_scores(ex, train_set, fit, outs), "fit": fit, "outputs": outs}
+    return ctx._memo[skey]
+
+
+@register_curator("moe")
+def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationContext, view: UnitView, *,
+                experts: tuple[str, ...] = ("core", "gru4rec", "srgnn"), score: str = "moe_aum",
+                selector: str = "d2", weighting: str = "gate", k: int = 2, bal_coef: float = 1e-2,
+                gate_epochs: int = 3, expert_epochs: int = 50, expert_patience: int = 5, single: str | int = 0,
+                gamma_r: float = 0.1, graph_k: int = 10, max_candidates_per_item: int = 200) -> Selection:
+    """MoE data pruning: a noisy top-k gate over frozen experts scores each sample by the mixture;
+    item coverage first, then D2 on the item-sharing session graph over rank-normalised scores."""
+    from ..selection import select_d2, select_top
+    from .builtin import build_graph
+
+    if ctx.split is None:
+        raise ConfigError("the moe curator trains its experts and needs the split (CurationContext(split=...))")
+    if score not in MOE_SCORES:
+        raise ConfigError(f"moe score {score!r} unknown; use one of {', '.join(MOE_SCORES)}")
+    if selector not in ("d2", "top"):
+        raise ConfigError(f"selector={selector!r}: use 'd2' (graph message passing) or 'top' (plain top-k)")
+    res = moe_scores(train_set, ctx, experts=tuple(experts), expert_epochs=expert_epochs,
+                     expert_patience=expert_patience, weighting=weighting, k=k, bal_coef=bal_coef,
+                     gate_epochs=gate_epochs, single=single)
+    s = unit_mean(res["scores"][score].astype(np.float64), view.unit_of, view.n_units)
+    hard = MOE_SCORES[score]
+    if selector == "top":
+        kept = pool[select_top(oriented(s[pool], hard), m, keep="high")]
+    else:
+        g = build_graph(ctx, view, pool, "session", graph_k, max_candidates_per_item)
+        kept = pool[select_d2(rank_normalise(s[pool], hard), m, graph=g, gamma_r=gamma_r)]
+    return Selection(kept, s, score)
+
+
+moe_curator.coverage_first = True  # type: ignore[attr-defined]

@@ -1,0 +1,124 @@
+"""Pruning table: accuracy retained by each curator at each budget, retrained models, several seeds.
+
+Per dataset: the full-data reference and every curator × budget; each curated set is retrained
+with each model and seed (early stopping on the dataset's validation cases); test metrics from
+the best epoch. Probe models (EL2N, CCS, D2) and MoE experts are trained once per seed on the
+full training set and reused across budgets. Prints and writes
+bench/results/pruning_table_<dataset>.{json,md} with mean ± std over seeds and "% of full".
+
+Usage: python bench/pruning_table.py --dataset yoochoose-100k --budgets 0.3,0.5 --seeds 0,1,2 \
+           --models gru4rec --curators random,el2n,ccs,d2,moe
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import write_result  # noqa: E402
+
+CURATORS = {  # name -> (method, params)
+    "random": ("random", {}),
+    "el2n": ("el2n", {}),
+    "ccs": ("ccs", {"score": "el2n", "beta": 0.1}),
+    "d2": ("d2", {"score": "el2n", "graph": "session"}),
+    "moe": ("moe", {}),
+    "moe_top": ("moe", {"selector": "top"}),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="yoochoose-100k")
+    ap.add_argument("--budgets", default="0.3,0.5")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--models", default="gru4rec")
+    ap.add_argument("--curators", default="random,el2n,ccs,d2,moe")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--probe-epochs", type=int, default=10)
+    ap.add_argument("--experts", default="core,gru4rec,srgnn")
+    ap.add_argument("--expert-epochs", type=int, default=50)
+    ap.add_argument("--metrics", default="recall@20,mrr@20")
+    ap.add_argument("--data-dir", default=os.environ.get("RECSIFT_DATA_DIR"))
+    a = ap.parse_args()
+
+    from recsift.curators import CurationContext, curate
+    from recsift.data import load_split
+    from recsift.train import TrainConfig, train_model
+    from recsift.utils.runtime import configure_threads
+
+    configure_threads()
+    split = load_split(a.dataset, data_dir=a.data_dir)
+    full = split.training_set("sequence")
+    metrics = tuple(a.metrics.split(","))
+    budgets = [float(b) for b in a.budgets.split(",")]
+    rows = []
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0])
+        ctx = CurationContext(split=split, seed=seed,
+                              probe_config=TrainConfig(epochs=a.probe_epochs, patience=None, seed=seed))
+        sets = {("full", 1.0): (full, 0.0)}
+        for cname in a.curators.split(","):
+            method, params = CURATORS[cname]
+            if method == "moe":
+                params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
+            for b in budgets:
+                t0 = time.perf_counter()
+                kept, _ = curate(full, method, b, ctx, **params)
+                sets[(cname, b)] = (kept, time.perf_counter() - t0)
+                print(f"seed {seed} {cname} {b}: {len(kept)} samples in {sets[(cname, b)][1]:.1f}s", flush=True)
+        for model in a.models.split(","):
+            for (cname, b), (ts, cur_s) in sets.items():
+                res = train_model(split, model, cfg, train_set=ts)
+                rows.append({"seed": seed, "model": model, "curator": cname, "budget": b, "kept": len(ts),
+                             "fraction": len(ts) / len(full), "curation_s": round(cur_s, 1),
+                             "epochs": len(res.history), "s_per_epoch": round(res.train_seconds_per_epoch, 2),
+                             **{m: res.test[m] for m in metrics}})
+                print(rows[-1], flush=True)
+                write(rows, metrics, a)  # after every row: an interrupted run keeps what it measured
+
+
+def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
+    table = summarise(rows, metrics)
+    write_result(f"pruning_table_{a.dataset}", {"dataset": a.dataset, "args": vars(a), "rows": rows,
+                                                "summary": table}, to_markdown(table, metrics, a))
+
+
+def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    full = df[df.curator == "full"].set_index(["model", "seed"])
+    out = []
+    for (model, cur, b), g in df.groupby(["model", "curator", "budget"], sort=False):
+        r = {"model": model, "curator": cur, "budget": b, "n_seeds": len(g), "kept": int(g.kept.mean())}
+        for m in metrics:
+            ret = g[m].to_numpy() / full.loc[[(model, s) for s in g.seed], m].to_numpy()
+            r[m] = float(g[m].mean())
+            r[f"{m}_std"] = float(g[m].std(ddof=1)) if len(g) > 1 else 0.0
+            r[f"{m}_retained"] = float(ret.mean())
+            r[f"{m}_retained_se"] = float(ret.std(ddof=1) / np.sqrt(len(ret))) if len(ret) > 1 else 0.0
+        out.append(r)
+    return out
+
+
+def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
+    head = "| model | curator | keep | samples | " + " | ".join(f"{m} (mean ± std) | % of full ± se" for m in metrics) + " |"
+    lines = [head, "|" + "---|" * (4 + 2 * len(metrics))]
+    for r in table:
+        cells = " | ".join(f"{100 * r[m]:.2f} ± {100 * r[m + '_std']:.2f} | {100 * r[m + '_retained']:.1f} ± "
+                           f"{100 * r[m + '_retained_se']:.1f}" for m in metrics)
+        lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {cells} |")
+    lines.append(f"\nseeds {a.seeds} (rows so far: see n_seeds in the json); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
+                 f"{a.probe_epochs} epochs; MoE experts {a.experts} (≤ {a.expert_epochs} epochs, early stopping); metrics ×100.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -343,6 +343,53 @@ def methods_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     out.print(t)
 
 
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment config, YAML or JSON (see examples/synthetic_small.yaml).")],
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Where steps and results.csv go (overrides the config).")] = None,
+    executor: Annotated[Optional[str], typer.Option("--executor", help="local | ray (overrides the config).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Local executor: worker processes (1 = sequential).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster address (default: start Ray here).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded grid and what is cached; run nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run an experiment grid: curate x budget x retrain x seed, every step cached; write results.csv."""
+    from .experiment import ExperimentConfig, describe_plan, plan_experiment, run_experiment
+
+    cfg = ExperimentConfig.load(config).with_overrides(runs_dir=runs_dir, executor=executor, workers=workers,
+                                                       ray_address=ray_address)
+    if dry_run:
+        plan = plan_experiment(cfg)
+        rows = describe_plan(plan)
+        n_cached = sum(r["cached"] for r in rows)
+        if as_json:
+            print(json.dumps({"steps": rows, "rows": len(plan.cells), "cached": n_cached}))
+            return
+        t = Table("kind", "step", "key", "status", title=f"{cfg.name}: {len(rows)} steps for {len(plan.cells)} table rows")
+        for r in rows:
+            t.add_row(r["kind"], r["step"], r["key"], "cached" if r["cached"] else "to run")
+        out.print(t)
+        out.print(f"{n_cached} cached, {len(rows) - n_cached} to run; results would go to "
+                  f"{plan.experiment.runs_dir / 'results.csv'}")
+        return
+    logging.getLogger("recsift.experiment").setLevel(logging.INFO)
+    res = run_experiment(cfg)
+    if as_json:
+        print(json.dumps({"table": str(res.table_path), "rows": len(res.table), "steps": res.n_steps,
+                          "ran": res.n_ran, "cached": res.n_cached, "seconds": res.seconds}))
+        return
+    head, df = res.headline, res.table
+    g = df.groupby(["dataset", "curator", "budget", "model"], sort=False).agg(
+        kept=("fraction_kept", "mean"), metric=(head, "mean"), retained=("retained", "mean"), seeds=("seed", "count"))
+    t = Table("dataset", "curator", "budget", "model", "kept", head, "retained", "seeds",
+              title=f"{cfg.name}: mean over seeds")
+    for (d, c, b, m), r in g.iterrows():
+        t.add_row(d, c, b, m, f"{r['kept']:.2f}", f"{r['metric']:.4f}", f"{100 * r['retained']:.1f}%", str(int(r["seeds"])))
+    out.print(t)
+    out.print(f"results: {res.table_path}  ({len(df)} rows; {res.n_ran} steps ran, {res.n_cached} cached; "
+              f"{res.seconds:.1f} s)")
+
+
 @app.command("models")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the registered models with their default hyper-parameters."""

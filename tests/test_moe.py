@@ -121,3 +121,27 @@ def test_moe_curator_puts_coverage_first_then_d2_and_keeps_the_budget():
     assert hard[rep_top.kept].max() <= hard[~rep_top.kept].min()
     with pytest.raises(ConfigError, match="moe score"):
         curate(ts, "moe", 0.4, ctx, score="moe_whatever", **params)
+
+
+def test_moe_experts_are_cached_on_disk_and_reused(tmp_path, monkeypatch):
+    from recsift.curators import CurationContext, curate
+    from recsift.data import leave_one_out
+    from recsift.data.synthetic import generate
+    from recsift.train import TrainConfig
+
+    split = leave_one_out(generate(200, 60, seed=5).interactions)
+    ts = split.training_set("sequence")
+    params = dict(experts=("gru4rec", "core"), expert_epochs=1, gate_epochs=1, selector="top")
+    mk = lambda: CurationContext(split=split, seed=0, coverage=False, cache_dir=tmp_path,  # noqa: E731
+                                 probe_config=TrainConfig(batch_size=256))
+    a, rep_a = curate(ts, "moe", 0.5, mk(), **params)
+    import recsift.moe.experts as ex_mod
+
+    monkeypatch.setattr(ex_mod, "train_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")),
+                        raising=False)
+    import recsift.train as train_mod
+
+    monkeypatch.setattr(train_mod, "train_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    b, rep_b = curate(ts, "moe", 0.5, mk(), **params)  # fresh context: experts come from disk
+    np.testing.assert_array_equal(a.data.sample_id, b.data.sample_id)
+    np.testing.assert_allclose(rep_a.scores, rep_b.scores, rtol=1e-6)

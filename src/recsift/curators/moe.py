@@ -9,6 +9,7 @@ comes from the context (prefix sample or whole session).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,15 +30,14 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
                expert_patience: int, weighting: str, k: int, bal_coef: float, gate_epochs: int,
                single: str | int = 0) -> dict[str, Any]:
     """Train (or reuse) the experts, fit the weighting, and score every sample; memoised on ``ctx``."""
-    from ..moe import expert_outputs, fit_gate, fixed_weights, mixture_scores, train_experts
+    from ..moe import fit_gate, fixed_weights, mixture_scores
 
     fp = fingerprint(train_set)
     ekey = f"experts|{fp}|{experts}|{expert_epochs}|{expert_patience}|{ctx.seed}"
     if ekey not in ctx._memo:
         cfg = ctx.probe_config.model_copy(update={"epochs": expert_epochs, "patience": expert_patience,
                                                   "seed": ctx.seed, "eval_every": 1})
-        ex = train_experts(ctx.split, train_set, list(experts), cfg)
-        ctx._memo[ekey] = (ex, expert_outputs(ex, train_set))
+        ctx._memo[ekey] = _cached_experts(ctx, train_set, experts, cfg, ekey)
     ex, outs = ctx._memo[ekey]
     skey = f"{ekey}|{weighting}|{k}|{bal_coef}|{gate_epochs}|{single}"
     if skey not in ctx._memo:
@@ -48,6 +48,45 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
             fit = fixed_weights(outs, weighting, expert=single)
         ctx._memo[skey] = {"scores": mixture_scores(ex, train_set, fit, outs), "fit": fit, "outputs": outs}
     return ctx._memo[skey]
+
+
+def _cached_experts(ctx: CurationContext, train_set: TrainingSet, experts: tuple[str, ...], cfg: TrainConfig,
+                    key: str) -> tuple[list, Any]:
+    """Train the experts and run them once, or read both back from ``ctx.cache_dir`` (the expert
+    weights and their per-sample outputs; ``experts.json`` is written last and marks a complete entry)."""
+    import hashlib
+    import json
+
+    import torch
+
+    from ..models import build_model
+    from ..moe import Expert, ExpertOutputs, expert_outputs, train_experts
+    from ..utils.io import atomic_path, save_npz, write_json
+
+    folder = None
+    if ctx.cache_dir is not None:
+        folder = Path(ctx.cache_dir) / f"experts-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        if (folder / "experts.json").is_file():
+            meta = json.loads((folder / "experts.json").read_text())
+            ex = []
+            for name in meta["names"]:
+                model = build_model(name, n_items=ctx.split.n_items, max_len=cfg.max_len)
+                model.load_state_dict(torch.load(folder / f"{name}.pt", weights_only=True))
+                model.eval().requires_grad_(False)
+                ex.append(Expert(name, model, cfg))
+            with np.load(folder / "outputs.npz") as z:
+                outs = ExpertOutputs(tuple(meta["names"]), z["feats"], z["correct"], z["stats"], z["embedding"])
+            return ex, outs
+    ex = train_experts(ctx.split, train_set, list(experts), cfg)
+    outs = expert_outputs(ex, train_set)
+    if folder is not None:
+        for e in ex:
+            with atomic_path(folder / f"{e.name}.pt") as tmp:
+                torch.save(e.model.state_dict(), tmp)
+        save_npz(folder / "outputs.npz", feats=outs.feats, correct=outs.correct, stats=outs.stats,
+                 embedding=outs.embedding)
+        write_json(folder / "experts.json", {"names": list(experts), "config": cfg.model_dump(), "key": key})
+    return ex, outs
 
 
 @register_curator("moe")

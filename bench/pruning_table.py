@@ -39,8 +39,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--models", default="gru4rec")
     ap.add_argument("--curators", default="random,el2n,ccs,d2,moe")
-    ap.add_argument("--epochs", type=int, default=50)
-    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=256,
+                    help="retrain batch; 2048 gives yoochoose-100k only 20 steps/epoch and stops early, under-trained")
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--probe-epochs", type=int, default=10)
     ap.add_argument("--experts", default="core,gru4rec,srgnn")
     ap.add_argument("--expert-epochs", type=int, default=50)
@@ -60,9 +63,10 @@ def main() -> None:
     budgets = [float(b) for b in a.budgets.split(",")]
     rows = []
     for seed in [int(s) for s in a.seeds.split(",")]:
-        cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0])
-        ctx = CurationContext(split=split, seed=seed,
-                              probe_config=TrainConfig(epochs=a.probe_epochs, patience=None, seed=seed))
+        cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0],
+                          batch_size=a.batch_size, lr=a.lr)
+        ctx = CurationContext(split=split, seed=seed, probe_config=TrainConfig(
+            epochs=a.probe_epochs, patience=None, seed=seed, batch_size=a.batch_size, lr=a.lr))
         sets = {("full", 1.0): (full, 0.0)}
         for cname in a.curators.split(","):
             method, params = CURATORS[cname]

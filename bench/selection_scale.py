@@ -3,6 +3,7 @@
 Usage:
   OMP_NUM_THREADS=2 RECSIFT_THREADS=2 python bench/selection_scale.py [--units 1000000] [--items 50000]
       [--parts session,coverage,knn,ann_choice,kmeans]
+``--parts`` re-measures only those parts; the others keep their last results at the same size.
 
 Each part runs in a fresh subprocess; inside it, every step's peak RSS is its own (the kernel's
 high-water mark is reset before each step through /proc/self/clear_refs). Targets (2 cores):
@@ -215,7 +216,19 @@ def run_child(part: str, args) -> dict:
         raise SystemExit(f"part {part} failed (exit {r.returncode})")
     res = json.loads(r.stdout.strip().splitlines()[-1])
     res["load_avg_1min_before"] = round(load, 2)
+    res["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return res
+
+
+def previous_results(args) -> dict:
+    """Results of earlier runs at the same size, so ``--parts`` can re-measure some parts only."""
+    path = Path(__file__).parent / "results" / "selection_scale.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    same = old.get("units") == args.units and old.get("items") == args.items
+    return old.get("results", {}) if same else {}
 
 
 def table(results: dict) -> str:
@@ -241,7 +254,8 @@ def table(results: dict) -> str:
         recalls = ", ".join(f"{key.replace('_recall', '')} {val:.3f}" for key, val in h.items() if key.endswith("recall"))
         md += f"ANN choice at {h['n']:,} nodes (IVF nprobe {h['ivf_nprobe']}), recall@10: {recalls}.\n"
     md += "\nLoad average (1 min) before each part: " + ", ".join(
-        f"{p} {r['load_avg_1min_before']}" for p, r in results.items()) + " (2 cores; > 1 means other work shared them).\n"
+        f"{p} {r['load_avg_1min_before']} ({r.get('measured', '?')})" for p, r in results.items()
+    ) + " (2 cores; > 1 means other work shared them).\n"
     return md
 
 
@@ -258,7 +272,9 @@ def main() -> None:
         configure_threads()
         print(json.dumps(globals()[f"part_{args.child}"](args)))
         return
-    results = {p: run_child(p, args) for p in args.parts.split(",")}
+    results = previous_results(args)
+    results.update({p: run_child(p, args) for p in args.parts.split(",")})
+    results = {p: results[p] for p in PARTS if p in results}
     md = table(results)
     write_result("selection_scale", {"units": args.units, "items": args.items,
                                      "threads": os.environ.get("RECSIFT_THREADS"), "results": results}, md)

@@ -394,7 +394,9 @@ def run(
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the registered models with their default hyper-parameters."""
     from .models import MODELS
+    from .models.registry import load_plugins
 
+    load_plugins()
     rows = []
     for name, cls in sorted(MODELS.items()):
         hp = cls.hparams() if hasattr(cls, "hparams") else {}

@@ -26,11 +26,26 @@ def register_model(name: str) -> Callable[[type[T]], type[T]]:
     return deco
 
 
+#: modules outside ``recsift.models`` that register models (imported on first need, so that
+#: ``recsift.models`` does not import the method families that build on it)
+PLUGINS = ("recsift.distill",)
+
+
+def load_plugins() -> None:
+    import importlib
+
+    for mod in PLUGINS:
+        importlib.import_module(mod)
+
+
 def list_models() -> list[str]:
+    load_plugins()
     return sorted(MODELS)
 
 
 def get_model_class(name: str) -> type:
+    if name not in MODELS:
+        load_plugins()
     try:
         return MODELS[name]
     except KeyError:

@@ -109,17 +109,20 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
 
 def _fit_baseline(split: SplitData, model: str, config: TrainConfig, train_set: TrainingSet | None,
                   params: dict[str, Any], evaluate_test: bool) -> TrainResult:
-    """Non-neural baselines (pop, item-kNN): one ``fit``, then the same evaluation."""
+    """Non-neural baselines (pop, item-kNN, ∞-AE): one ``fit``, then the same evaluation."""
+    import inspect
     import time
 
     from ..evaluate import evaluate
 
     train_set = train_set or split.training_set("sequence" if split.protocol in ("loo", "sessions", "given") else "matrix")
     est = build_model(model, **params)
-    t0 = time.perf_counter()
-    est.fit(train_set)
-    secs = time.perf_counter() - t0
     mask = split.mask_history if config.mask_history is None else config.mask_history
+    t0 = time.perf_counter()
+    # estimators that tune on validation (∞-AE's λ) declare a ``valid`` argument
+    tunes = "valid" in inspect.signature(est.fit).parameters
+    est.fit(train_set, **({"valid": split.valid, "mask_history": mask} if tunes else {}))
+    secs = time.perf_counter() - t0
     metrics = list(dict.fromkeys((*config.metrics, config.valid_metric)))
     valid = evaluate(est.score, split.valid, metrics, mask_history=mask).means
     test, per_case, users = {}, {}, np.zeros(0, np.int64)

@@ -14,7 +14,7 @@ from ..data import TrainingSet
 from ..errors import ConfigError
 from ..scoring import compute_score, get_score, oriented, rank_normalise
 from .base import CurationContext, Selection, UnitView, register_curator
-from .units import unit_mean, unit_rows
+from .units import unit_mean, unit_mean_rows
 
 
 def unit_scores(train_set: TrainingSet, ctx: CurationContext, view: UnitView, name: str,
@@ -25,7 +25,7 @@ def unit_scores(train_set: TrainingSet, ctx: CurationContext, view: UnitView, na
     if spec.needs == "embeddings":
         from dataclasses import replace
 
-        inputs = replace(inputs, embeddings=unit_rows(inputs.embeddings, view.unit_of, view.n_units))
+        inputs = replace(inputs, embeddings=unit_mean_rows(inputs.embeddings, view.unit_of, view.n_units))
         return compute_score(name, inputs, **(score_params or {}))
     return unit_mean(compute_score(name, inputs, **(score_params or {})), view.unit_of, view.n_units)
 
@@ -62,31 +62,29 @@ def ccs_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                 score_params: dict[str, Any] | None = None) -> Selection:
     """Coverage-centric coreset selection (Zheng et al. 2023, ALGORITHMS §4): drop the ``beta`` hardest
     by ``cutoff`` (AUM), stratify by ``score``, allocate the budget smallest stratum first, sample."""
-    from ..selection import select_ccs
+    from ..selection import hard_cutoff, select_ccs
 
     s = unit_scores(train_set, ctx, view, score, score_params)
     cut_s = oriented(unit_scores(train_set, ctx, view, cutoff), "low" if get_score(cutoff).hard == "high" else "high")
     idx = select_ccs(oriented(s[pool], get_score(score).hard), m, cutoff_scores=cut_s[pool], beta=beta,
                      n_strata=n_strata, rng=ctx.rng(1))
-    n_cut = int(np.floor(beta * len(pool) + 1e-9))
-    cut = pool[np.argsort(cut_s[pool], kind="stable")[:n_cut]]
-    return Selection(pool[idx], s, score, cut)
+    return Selection(pool[idx], s, score, pool[hard_cutoff(cut_s[pool], beta)])
 
 
 def build_graph(ctx: CurationContext, view: UnitView, pool: np.ndarray, graph: str, k: int,
                 max_candidates_per_item: int) -> Any:
     """The data graph over the pool's units: item-sharing sessions or kNN of probe embeddings."""
     from ..selection import knn_graph, session_graph
+    from ..selection.graphs import segment_positions
 
     if graph == "session":
         indptr, items = view.items()
         lens = np.diff(indptr)[pool]
         sub_ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-        take = np.repeat(indptr[pool] - sub_ptr[:-1], lens) + np.arange(sub_ptr[-1])
-        return session_graph(sub_ptr, items[take], k=k, max_candidates_per_item=max_candidates_per_item,
-                             rng=ctx.rng(2))
+        return session_graph(sub_ptr, items[segment_positions(indptr[pool], lens)], k=k,
+                             max_candidates_per_item=max_candidates_per_item, rng=ctx.rng(2))
     if graph == "knn":
-        emb = unit_rows(ctx.score_inputs(view.train_set, embeddings=True).embeddings, view.unit_of, view.n_units)
+        emb = unit_mean_rows(ctx.score_inputs(view.train_set, embeddings=True).embeddings, view.unit_of, view.n_units)
         return knn_graph(emb[pool], k=k)
     raise ConfigError(f"graph={graph!r}: use 'session' (units sharing items) or 'knn' (probe embeddings)")
 

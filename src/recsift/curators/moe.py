@@ -33,10 +33,10 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
     from ..moe import fit_gate, fixed_weights, mixture_scores
 
     fp = fingerprint(train_set)
-    ekey = f"experts|{fp}|{experts}|{expert_epochs}|{expert_patience}|{ctx.seed}"
+    cfg = ctx.probe_config.model_copy(update={"epochs": expert_epochs, "patience": expert_patience,
+                                              "seed": ctx.seed, "eval_every": 1})
+    ekey = f"experts|{fp}|{experts}|{cfg.model_dump_json()}"
     if ekey not in ctx._memo:
-        cfg = ctx.probe_config.model_copy(update={"epochs": expert_epochs, "patience": expert_patience,
-                                                  "seed": ctx.seed, "eval_every": 1})
         ctx._memo[ekey] = _cached_experts(ctx, train_set, experts, cfg, ekey)
     ex, outs = ctx._memo[ekey]
     skey = f"{ekey}|{weighting}|{k}|{bal_coef}|{gate_epochs}|{single}"

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..data import InteractionMatrix, SequenceSamples, TrainingSet
 from ..errors import ConfigError
+from ..selection.graphs import segment_positions
 
 UNITS = ("sample", "user")
 
@@ -28,7 +29,7 @@ def unit_mean(values: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarr
     return np.bincount(unit_of, weights=values, minlength=n_units) / np.maximum(np.bincount(unit_of, minlength=n_units), 1)
 
 
-def unit_rows(values: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
+def unit_mean_rows(values: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
     """Row-mean of ``[n_samples, d]`` values per unit (embeddings of whole sessions)."""
     if len(unit_of) == n_units:
         return values
@@ -69,5 +70,4 @@ def unit_items(train_set: TrainingSet, unit_of: np.ndarray, n_units: int, *, max
     np.maximum.at(hi, unit_of, s.pos + 1)
     lens_u = hi - lo
     indptr = np.concatenate([[0], np.cumsum(lens_u)]).astype(np.int64)
-    pos = np.repeat(lo - indptr[:-1], lens_u) + np.arange(indptr[-1])
-    return indptr, s.store.items[pos].astype(np.int64)
+    return indptr, s.store.items[segment_positions(lo, lens_u)].astype(np.int64)

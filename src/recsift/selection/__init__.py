@@ -3,7 +3,7 @@
 Array in, array out: every selector returns sorted int64 unit indices. Data graphs for D²
 live in :mod:`recsift.selection.graphs`.
 """
-from .ccs import ccs_budgets, ccs_strata, select_ccs
+from .ccs import ccs_budgets, ccs_strata, hard_cutoff, select_ccs
 from .coverage import item_coverage, select_with_prefix
 from .d2 import d2_sampler, d2_within, forward_message_pass, select_d2
 from .graphs import DataGraph, item_sets, knn_graph, session_graph
@@ -17,6 +17,7 @@ __all__ = [
     "d2_sampler",
     "d2_within",
     "forward_message_pass",
+    "hard_cutoff",
     "item_coverage",
     "item_sets",
     "knn_graph",

@@ -125,6 +125,11 @@ def select_ccs(
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
+def hard_cutoff(cutoff_scores: np.ndarray, beta: float) -> np.ndarray:
+    """Indices of the ``⌊β·N⌋`` lowest cutoff scores (ties: smaller index first): CCS's hard cutoff."""
+    return np.argsort(cutoff_scores, kind="stable")[: math.floor(beta * len(cutoff_scores) + 1e-9)]
+
+
 def _after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None, beta: float) -> np.ndarray:
     """Units left after dropping the ``⌊β·N⌋`` lowest cutoff scores (ascending ids)."""
     n = s.size
@@ -140,7 +145,7 @@ def _after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None, beta:
             f"budget of {m} units exceeds the {n - cut} units left after the hard cutoff drops "
             f"{cut} of {n} (beta={beta}); use a smaller beta (at most {max_beta:.4g}) or a smaller budget"
         )
-    dropped = np.argsort(key, kind="stable")[:cut]
+    dropped = hard_cutoff(key, beta)
     keep = np.ones(n, dtype=bool)
     keep[dropped] = False
     return np.flatnonzero(keep)

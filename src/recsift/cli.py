@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import RecsiftError
+from .errors import ConfigError, RecsiftError
 
 app = typer.Typer(help="recsift: which interactions matter, and how little data can my models be trained on?",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -115,7 +115,6 @@ def demo(
 
 def _parse_params(items: list[str] | None) -> dict:
     """``key=value`` pairs; values parsed as JSON when possible (numbers, lists, booleans)."""
-    from .errors import ConfigError
 
     out = {}
     for it in items or []:
@@ -281,8 +280,8 @@ def _is_sequential(model: str) -> bool:
 def curate(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
     method: Annotated[str, typer.Option("--method", help="Curator (random, score, ccs, d2, moderate, prototype) or a score name for top-k by it.")],
-    budget: Annotated[str, typer.Option(help="Kept fraction in (0, 1] or a count of selection units.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for samples.npz + curation.json (read by `recsift train --train-set`).")],
+    budget: Annotated[Optional[str], typer.Option(help="Kept fraction in (0, 1] or a count of selection units (selecting curators need one).")] = None,
     unit: Annotated[str, typer.Option(help="Selection unit: sample (prefix sample) or user (whole session/user).")] = "sample",
     coverage: Annotated[Optional[bool], typer.Option("--coverage/--no-coverage", help="Keep a set of units covering every training item first, inside the budget (default: the method's; on for moe).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Curator parameter key=value, e.g. score=forgetting, keep=easy, beta=0.1 (repeatable).")] = None,
@@ -304,7 +303,9 @@ def curate(
     params = _parse_params(param)
     name, full_params = resolve_method(method, params)  # unknown methods and parameters fail before any work
     check_params(name, CURATORS[name], full_params)
-    b = Budget.parse(budget)
+    if budget is None and not getattr(CURATORS[name], "transform", False):
+        raise ConfigError(f"curator {name!r} needs --budget (a kept fraction in (0, 1] or a count of selection units)")
+    b = None if budget is None else Budget.parse(budget)
     sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size, unit, coverage, cache_dir)
     full = sd.training_set("sequence" if _is_sequential(model) else "matrix")
     kept, report = run_curate(full, method, b, ctx, **params)
@@ -325,8 +326,10 @@ def curate(
 @app.command("methods")
 def methods_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the curation methods and the data-importance scores."""
-    from .curators import CURATORS
+    from .curators import CURATORS, list_curators
     from .scoring import SCORES
+
+    list_curators()  # loads the curator plugins (disclosure, regeneration)
 
     rows = {"curators": {n: " ".join((f.__doc__ or "").strip().split("\n\n")[0].split()) for n, f in sorted(CURATORS.items())},
             "scores": {n: {"needs": s.needs, "hard": s.hard, "doc": s.doc} for n, s in sorted(SCORES.items())}}

@@ -119,24 +119,71 @@ SelectFn = Callable[..., Selection]
 CURATORS: dict[str, SelectFn] = {}
 
 
-def register_curator(name: str) -> Callable[[SelectFn], SelectFn]:
+def register_curator(name: str, *, transform: bool = False) -> Callable[[SelectFn], SelectFn]:
+    """Register a curator under ``name``.
+
+    A selecting curator (the default) is ``select(train_set, pool, m, ctx, view, **params) ->
+    Selection`` and `curate` handles budget, units and coverage around it. A *transforming*
+    curator (``transform=True``: regeneration, disclosure masks) is ``fn(train_set, ctx, budget,
+    **params) -> Transformed`` and returns a training set of its own making; ``budget`` may be
+    None when the method has none.
+    """
     def deco(fn: SelectFn) -> SelectFn:
         if name in CURATORS:
             raise ValueError(f"curator {name!r} registered twice")
+        fn.transform = transform  # type: ignore[attr-defined]
         CURATORS[name] = fn
         return fn
 
     return deco
 
 
+#: modules outside ``recsift.curators`` that register curators (imported on first need, so
+#: that ``recsift.curators`` does not import the method families that build on it)
+PLUGINS: tuple[str, ...] = ("recsift.disclose", "recsift.regen")
+
+
+def load_plugins() -> None:
+    import importlib
+    import importlib.util
+
+    for mod in PLUGINS:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
+
+
 def list_curators() -> list[str]:
+    load_plugins()
     return sorted(CURATORS)
+
+
+def get_curator(name: str) -> SelectFn:
+    if name not in CURATORS:
+        load_plugins()
+    try:
+        return CURATORS[name]
+    except KeyError:
+        raise unknown_name("curator", name, CURATORS) from None
+
+
+@dataclass(frozen=True)
+class Transformed:
+    """What a transforming curator returns: the new training set; ``kept`` (bool per input
+    unit) when it is a subset of the input, else None (regenerated data); per-input scores."""
+
+    train_set: TrainingSet
+    kept: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    score_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_method(method: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A score name used as a method means the ``score`` curator with that score."""
     from ..scoring import SCORES
 
+    if method not in CURATORS:
+        load_plugins()
     if method in CURATORS:
         return method, params
     if method in SCORES:
@@ -160,8 +207,8 @@ class UnitView:
         return self._items
 
 
-def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | str, ctx: CurationContext | None = None,
-           **params: Any) -> tuple[TrainingSet, CurationReport]:
+def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | str | None,
+           ctx: CurationContext | None = None, **params: Any) -> tuple[TrainingSet, CurationReport]:
     """Keep ``budget`` units of ``train_set`` chosen by curator ``method``.
 
     The budget counts selection units (``ctx.unit``): prefix samples, or users/sessions. With
@@ -182,6 +229,10 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
     name, params = resolve_method(method, dict(params))
     fn = CURATORS[name]
     check_params(name, fn, params)
+    if getattr(fn, "transform", False):
+        return _curate_transform(train_set, name, fn, budget, ctx, params)
+    if budget is None:
+        raise ConfigError(f"curator {name!r} needs a budget (a kept fraction in (0, 1] or a count)")
     budget = Budget.parse(budget)
     unit_of, n_units = unit_index(train_set, ctx.unit)
     m = budget.resolve(n_units, ctx.unit)
@@ -225,6 +276,26 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
                                    "select_seconds": round(time.perf_counter() - t0, 3), "seed": ctx.seed})
     out = train_set.subset(np.flatnonzero(kept), curator=name, budget=str(budget), unit=ctx.unit, seed=ctx.seed,
                            **{f"param_{k}": v for k, v in params.items()})
+    return out, report
+
+
+def _curate_transform(train_set: TrainingSet, name: str, fn: SelectFn, budget: Any, ctx: CurationContext,
+                      params: dict[str, Any]) -> tuple[TrainingSet, CurationReport]:
+    budget = None if budget is None else Budget.parse(budget)
+    t0 = time.perf_counter()
+    res: Transformed = fn(train_set, ctx, budget, **params)
+    n = len(train_set)
+    kept = np.zeros(n, bool) if res.kept is None else np.asarray(res.kept, bool)
+    if kept.shape != (n,):
+        raise AssertionError(f"curator {name!r} returned a kept mask of shape {kept.shape}, expected ({n},)")
+    reason = np.where(kept, SELECTED, DROPPED).astype(np.int8)
+    report = CurationReport(method=name, params=params, budget=str(budget), unit="sample", n_units=n, kept=kept,
+                            reason=reason, scores=res.scores, score_name=res.score_name,
+                            extra={"regenerated": res.kept is None, "output_samples": len(res.train_set),
+                                   "select_seconds": round(time.perf_counter() - t0, 3), "seed": ctx.seed,
+                                   **res.extra})
+    prov = {"curator": name, "budget": str(budget), "seed": ctx.seed, **{f"param_{k}": v for k, v in params.items()}}
+    out = TrainingSet(res.train_set.data, res.train_set.weights, {**res.train_set.provenance, **prov})
     return out, report
 
 

@@ -114,3 +114,44 @@ def test_svp_cf_keeps_users_by_proxy_loss(split):
     assert report.summary()["kept_units"] == 200 and report.score_name == "svp_cf:loss_mean"
     unit_scores = report.scores  # per interaction: its user's mean proxy loss
     assert unit_scores[report.kept].min() >= unit_scores[~report.kept].max() - 1e-12
+
+
+def test_distill_cf_curator_replaces_the_data_and_validates_input(split):
+    from recsift.curators import REASONS
+
+    full = split.training_set("matrix")
+    out, report = curate(full, "distill_cf", 0.01, CurationContext(split=split, seed=3), steps=2)
+    assert out.data.n_users == 20 and out.provenance["curator"] == "distill_cf"
+    assert report.summary()["regenerated"] and not report.kept.any()
+    assert (report.reason == REASONS.index("replaced: regenerated data")).all()
+    assert report.extra["n_users"] == 20 and report.extra["real_users"] == 2000
+    with pytest.raises(ConfigError, match="needs a budget"):
+        curate(full, "distill_cf", None, CurationContext(split=split))
+    with pytest.raises(ConfigError, match="matrix"):
+        curate(split.training_set("sequence"), "distill_cf", 10, CurationContext(split=split))
+    with pytest.raises(ConfigError, match="split"):
+        curate(full, "distill_cf", 10, CurationContext())
+    with pytest.raises(BudgetError, match="larger than"):
+        curate(full, "distill_cf", 10**5, CurationContext(split=split))
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        curate(full, "distill_cf", 10, CurationContext(split=split), stepz=2)
+
+
+def test_random_interaction_noise_adds_only_new_pairs(split):
+    from recsift.data.noise import inject_random_interactions
+
+    full = split.training_set("matrix")
+    full = TrainingSet(full.data, np.linspace(0.5, 1.5, len(full)).astype(np.float32))
+    noisy, new = inject_random_interactions(full, 0.25, rng=np.random.default_rng(0))
+    assert new.sum() == round(0.25 * len(full)) and len(noisy) == len(full) + new.sum()
+    u, i = noisy.data.coo_pairs()
+    u0, i0 = full.data.coo_pairs()
+    assert len(np.unique(u * 10**6 + i)) == len(u)  # no duplicate pair
+    assert np.array_equal(u[~new] * 10**6 + i[~new], u0 * 10**6 + i0)  # originals kept, in order
+    assert np.array_equal(noisy.weights[~new], full.weights) and (noisy.weights[new] == 1).all()
+    assert np.isin(u[new], np.flatnonzero(np.diff(full.data.csr.indptr) > 0)).all()
+    assert (i[new] >= 1).all()
+    with pytest.raises(ConfigError, match="matrix"):
+        inject_random_interactions(split.training_set("sequence"), 0.1, rng=np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="out of range"):
+        inject_random_interactions(full, 1.5, rng=np.random.default_rng(0))

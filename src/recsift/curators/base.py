@@ -27,8 +27,9 @@ from .units import unit_index, unit_items
 log = logging.getLogger(__name__)
 
 #: why a sample was kept or dropped (``CurationReport.reason`` holds indices into this tuple)
-REASONS = ("dropped: over budget", "kept: selected", "kept: item coverage", "dropped: hard cutoff")
-DROPPED, SELECTED, COVERAGE, CUTOFF = range(4)
+REASONS = ("dropped: over budget", "kept: selected", "kept: item coverage", "dropped: hard cutoff",
+           "replaced: regenerated data")
+DROPPED, SELECTED, COVERAGE, CUTOFF, REPLACED = range(5)
 
 
 @dataclass
@@ -140,7 +141,7 @@ def register_curator(name: str, *, transform: bool = False) -> Callable[[SelectF
 
 #: modules outside ``recsift.curators`` that register curators (imported on first need, so
 #: that ``recsift.curators`` does not import the method families that build on it)
-PLUGINS: tuple[str, ...] = ("recsift.disclose", "recsift.regen")
+PLUGINS: tuple[str, ...] = ("recsift.distill", "recsift.disclose", "recsift.regen")
 
 
 def load_plugins() -> None:
@@ -288,7 +289,7 @@ def _curate_transform(train_set: TrainingSet, name: str, fn: SelectFn, budget: A
     kept = np.zeros(n, bool) if res.kept is None else np.asarray(res.kept, bool)
     if kept.shape != (n,):
         raise AssertionError(f"curator {name!r} returned a kept mask of shape {kept.shape}, expected ({n},)")
-    reason = np.where(kept, SELECTED, DROPPED).astype(np.int8)
+    reason = np.where(kept, SELECTED, DROPPED if res.kept is not None else REPLACED).astype(np.int8)
     report = CurationReport(method=name, params=params, budget=str(budget), unit="sample", n_units=n, kept=kept,
                             reason=reason, scores=res.scores, score_name=res.score_name,
                             extra={"regenerated": res.kept is None, "output_samples": len(res.train_set),

@@ -8,8 +8,8 @@ Sachdeva, Dhaliwal, Wu, McAuley, NeurIPS 2022, Fig. "% users sampled" (ALGORITHM
 * **Head users** — ``head_users`` here: the users with the most interactions.
 * **SVP-CF** — ``svp_cf`` here (Sachdeva, Wu, McAuley, "On Sampling Collaborative Filtering
   Datasets", WSDM 2022): selection via a cheap proxy model.
-* **Distill-CF** synthesises users instead of selecting them, so it is not a curator:
-  :func:`recsift.distill.distill_cf`.
+* **Distill-CF** synthesises users instead of selecting them: the transforming curator
+  ``distill_cf`` (:mod:`recsift.distill.curator`, over :func:`recsift.distill.distill_cf`).
 
 Importing this module registers ``head_users`` and ``svp_cf`` in the curator registry.
 """

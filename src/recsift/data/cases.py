@@ -107,25 +107,45 @@ class EvalCases:
             exclude_indptr, exclude_items = self.hist_indptr, self.hist_items
         if n_negatives >= self.n_items:
             raise DataFormatError(f"cannot sample {n_negatives} negatives from {self.n_items} items")
-        n = len(self)
-        cand = np.zeros((n, n_negatives + 1), dtype=np.int64)
+        cand = np.zeros((len(self), n_negatives + 1), dtype=np.int64)
         cand[:, 0] = self.tgt_items[self.tgt_indptr[:-1]]
-        for i in range(n):  # rejection sampling; cheap because forbidden sets are tiny
-            forbid = set(self.targets(i).tolist()) | set(exclude_items[exclude_indptr[i]:exclude_indptr[i + 1]].tolist())
-            if self.n_items - len(forbid - {0}) < n_negatives:
-                raise DataFormatError(f"case {i}: fewer than {n_negatives} items left to sample negatives from")
-            got: list[int] = []
-            seen = set(forbid)
-            while len(got) < n_negatives:
-                draw = rng.integers(1, self.n_items + 1, size=2 * (n_negatives - len(got)))
-                for x in draw.tolist():
-                    if x not in seen:
-                        seen.add(x)
-                        got.append(x)
-                        if len(got) == n_negatives:
-                            break
-            cand[i, 1:] = got
+        cand[:, 1:] = distinct_negatives([(self.tgt_indptr, self.tgt_items), (exclude_indptr, exclude_items)],
+                                         n_negatives, self.n_items, rng)
         return replace(self, candidates=cand)
+
+
+def distinct_negatives(forbidden: list[tuple[np.ndarray, np.ndarray]], n: int, n_items: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """``[n_rows, n]`` item ids in ``1..n_items``: per row ``n`` distinct items outside the row's
+    forbidden items (the union of the given CSR lists, e.g. targets and history).
+
+    Vectorised rejection sampling: draw a full matrix, then redraw only the entries that hit a
+    forbidden item or repeat an earlier entry of their row, until none do.
+    """
+    n_rows = len(forbidden[0][0]) - 1
+    rows = [np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(ptr)) for ptr, _ in forbidden]
+    base = np.int64(n_items + 1)
+    keys = np.unique(np.concatenate([r * base + np.asarray(it, np.int64) for r, (_, it) in zip(rows, forbidden)]))
+    keys = keys[keys % base != 0]  # padding is never drawn anyway
+    per_row = np.bincount(keys // base, minlength=n_rows) if n_rows else np.zeros(0, np.int64)
+    if n_rows and int(per_row.max()) + n > n_items:
+        worst = int(np.argmax(per_row))
+        raise DataFormatError(f"case {worst}: only {n_items - int(per_row[worst])} items are left to sample "
+                              f"{n} distinct negatives from; lower the number of negatives")
+    neg = rng.integers(1, n_items + 1, size=(n_rows, n), dtype=np.int64)
+    row_key = np.arange(n_rows, dtype=np.int64)[:, None] * base
+    bad = np.ones(neg.shape, bool)
+    while bad.any():
+        bad = np.isin(row_key + neg, keys)
+        order = np.argsort(neg, axis=1, kind="stable")
+        srt = np.take_along_axis(neg, order, axis=1)
+        dup_sorted = np.zeros(neg.shape, bool)
+        dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
+        dup = np.zeros(neg.shape, bool)
+        np.put_along_axis(dup, order, dup_sorted, axis=1)
+        bad |= dup
+        neg[bad] = rng.integers(1, n_items + 1, size=int(bad.sum()), dtype=np.int64)
+    return neg
 
 
 def _gather_csr(indptr: np.ndarray, data: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

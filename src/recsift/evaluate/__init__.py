@@ -10,6 +10,7 @@ This package imports only numpy, torch, scipy and ``recsift.data`` / ``recsift.e
 """
 from __future__ import annotations
 
+from .auc import AUCResult, sample_negatives, sampled_auc
 from .evaluator import EvalResult, default_batch_size, evaluate
 from .metrics import (
     MetricSpec,
@@ -24,6 +25,7 @@ from .metrics import (
 from .ranking import INVALID_RANK, target_ranks
 
 __all__ = [
+    "AUCResult",
     "INVALID_RANK",
     "EvalResult",
     "MetricSpec",
@@ -36,5 +38,7 @@ __all__ = [
     "parse_metric",
     "propensity_weights",
     "register_metric",
+    "sample_negatives",
+    "sampled_auc",
     "target_ranks",
 ]

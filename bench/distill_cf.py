@@ -25,16 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import write_result  # noqa: E402
-
-METRICS = ["ndcg@10", "recall_norm@10", "psp@10", "ndcg@100", "recall_norm@100", "psp@100"]
-
-
-def test_metrics(model, split, weights) -> dict:
-    from recsift.evaluate import evaluate
-
-    return {k: 100 * v for k, v in evaluate(model.score, split.test, METRICS, mask_history=True,
-                                            item_weights=weights).means.items()}
-
+from _distill import Protocol, mean_std  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -45,6 +36,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="42", help="Distill-CF seeds")
     ap.add_argument("--rns-seeds", default="0,1,2")
     ap.add_argument("--select-metric", default="ndcg@10", help="validation metric (λ, best step) for both methods")
+    ap.add_argument("--noise", default="shifted", choices=["shifted", "independent"],
+                    help="Gumbel noise: shared pool with per-user shifts, or fully independent draws")
     ap.add_argument("--name", default="distill_cf")
     args = ap.parse_args()
     if not os.environ.get("RECSIFT_DATA_DIR"):
@@ -56,7 +49,6 @@ def main() -> None:
     from recsift.curators import CurationContext, curate
     from recsift.data import load_split
     from recsift.distill import DISTILL_LAMBDAS, InfiniteAE, distill_cf
-    from recsift.evaluate import propensity_weights
     from recsift.utils.runtime import configure_threads, peak_rss_mb
 
     configure_threads()
@@ -64,32 +56,33 @@ def main() -> None:
     for name in args.datasets.split(","):
         split = load_split(name)
         full = split.training_set("matrix")
-        w = propensity_weights(np.bincount(split.train.item, minlength=split.n_items + 1), len(split.train))
+        proto = Protocol(split)
         t0 = time.perf_counter()
         full_model = InfiniteAE().fit(full, split.valid)
         full_fit_s = time.perf_counter() - t0
         row = {"dataset": name, "users": args.users, "full": {"lam": full_model.lam_, "fit_s": full_fit_s,
-                                                              "test": test_metrics(full_model, split, w)}}
+                                                              "test": proto.test(full_model)}}
         rns = []
         for seed in [int(s) for s in args.rns_seeds.split(",") if s]:
             sub, _ = curate(full, "random", args.users, CurationContext(split=split, seed=seed, unit="user"))
             m = InfiniteAE(lambdas=DISTILL_LAMBDAS, select_metric=args.select_metric).fit(sub, split.valid)
-            rns.append({"seed": seed, "lam": m.lam_, "test": test_metrics(m, split, w)})
-        row["user_rns"] = {"runs": rns, **_mean_std([r["test"] for r in rns])}
+            rns.append({"seed": seed, "lam": m.lam_, "test": proto.test(m)})
+        row["user_rns"] = {"runs": rns, **mean_std([r["test"] for r in rns])}
         dist = []
         for seed in [int(s) for s in args.seeds.split(",") if s]:
             ts, info = distill_cf(full, args.users, valid=split.valid, steps=args.steps, seed=seed,
-                                  select_metric=args.select_metric, max_seconds=60 * args.max_minutes)
+                                  select_metric=args.select_metric, max_seconds=60 * args.max_minutes,
+                                  noise=args.noise)
             t1 = time.perf_counter()
             m = InfiniteAE(lam=info["lam"]).fit(ts)
             fit_s = time.perf_counter() - t1
-            dist.append({"seed": seed, "test": test_metrics(m, split, w), "fit_on_distilled_s": fit_s,
+            dist.append({"seed": seed, "test": proto.test(m), "fit_on_distilled_s": fit_s,
                          "stopped": "max_seconds" if info["steps_run"] < args.steps and
                          info["steps_run"] - info["best_step"] < info["config"]["patience"] else "steps/patience",
                          **{k: info[k] for k in ("best_step", "best_valid", "lam", "steps_run", "seconds_per_step",
                                                  "seconds", "history")}})
             print(json.dumps({k: v for k, v in dist[-1].items() if k != "history"}))
-        row["distill_cf"] = {"runs": dist, **_mean_std([d["test"] for d in dist])}
+        row["distill_cf"] = {"runs": dist, **mean_std([d["test"] for d in dist])}
         row["peak_rss_mb"] = peak_rss_mb()
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k not in ("distill_cf", "user_rns")}))
@@ -106,12 +99,6 @@ def main() -> None:
                f"{statistics.median(x['fit_on_distilled_s'] for x in runs):.2f} / {r['full']['fit_s']:.2f} |\n")
     write_result(args.name, {"rows": rows, "args": vars(args)}, md)
     print(md)
-
-
-def _mean_std(tests: list[dict]) -> dict:
-    keys = tests[0].keys() if tests else []
-    return {"mean": {k: statistics.mean(t[k] for t in tests) for k in keys},
-            "std": {k: (statistics.stdev(t[k] for t in tests) if len(tests) > 1 else 0.0) for k in keys}}
 
 
 if __name__ == "__main__":

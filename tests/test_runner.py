@@ -251,3 +251,17 @@ def test_cli_dry_run_and_error(reference, tmp_path, capsys):
         main(["run", str(bad)])
     assert e.value.code == 2 and "budget 1.5 is out of range" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_validate(path):
+    """Every shipped example config parses and resolves (names, params, budgets) before any work."""
+    from recsift.data import DATASETS
+    from recsift.experiment.config import ExperimentConfig, resolve
+
+    cfg = ExperimentConfig.load(path)
+    staged = os.environ.get("RECSIFT_DATA_DIR")
+    for d in cfg.datasets:
+        if d.name != "synthetic" and d.name in DATASETS and not staged:
+            pytest.skip(f"{path.name} needs the staged dataset {d.name} (set RECSIFT_DATA_DIR)")
+    resolve(cfg)

@@ -13,4 +13,21 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: the Python API (`recsift.api`), imported on first use so that ``import recsift`` stays light
+_API = ("load", "load_csv", "curate", "train", "report")
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):  # PEP 562: lazy access to the API functions
+    if name in _API:
+        import importlib
+
+        if name in ("train", "report"):  # subpackages that are callable as the API function
+            return importlib.import_module(f"{__name__}.{name}")
+        return getattr(importlib.import_module(f"{__name__}.api"), name)
+    raise AttributeError(f"module 'recsift' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -120,19 +120,21 @@ SelectFn = Callable[..., Selection]
 CURATORS: dict[str, SelectFn] = {}
 
 
-def register_curator(name: str, *, transform: bool = False) -> Callable[[SelectFn], SelectFn]:
+def register_curator(name: str, *, transform: bool = False, kind: str | None = None) -> Callable[[SelectFn], SelectFn]:
     """Register a curator under ``name``.
 
     A selecting curator (the default) is ``select(train_set, pool, m, ctx, view, **params) ->
     Selection`` and `curate` handles budget, units and coverage around it. A *transforming*
     curator (``transform=True``: regeneration, disclosure masks) is ``fn(train_set, ctx, budget,
     **params) -> Transformed`` and returns a training set of its own making; ``budget`` may be
-    None when the method has none.
+    None when the method has none. ``kind`` is the training-set kind the curator needs
+    (``"sequence"`` or ``"matrix"``; None = either), used to pick a split's training set.
     """
     def deco(fn: SelectFn) -> SelectFn:
         if name in CURATORS:
             raise ValueError(f"curator {name!r} registered twice")
         fn.transform = transform  # type: ignore[attr-defined]
+        fn.kind = kind  # type: ignore[attr-defined]
         CURATORS[name] = fn
         return fn
 

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .distill_cf import DistillConfig, distill_cf
 
 
-@register_curator("distill_cf", transform=True)
+@register_curator("distill_cf", transform=True, kind="matrix")
 def distill_cf_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget | None, *,
                        steps: int = DistillConfig.steps, draws: int = DistillConfig.draws,
                        tau: float = DistillConfig.tau, size_penalty: float = DistillConfig.size_penalty,

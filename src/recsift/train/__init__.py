@@ -7,3 +7,7 @@ from .trainer import SequenceTrainer, Trainer, resolve_device
 
 __all__ = ["DynamicsRecorder", "SequenceTrainer", "TrainConfig", "TrainResult", "Trainer", "per_sample_stats",
            "resolve_device", "sample_outputs", "train_model", "trainer_for"]
+
+from ..utils.callable_module import make_callable as _make_callable
+
+_make_callable(__name__, "train")  # recsift.train(ds, "sasrec", ...) is recsift.api.train

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recsift.curators import REASONS, CurationContext, curate, load_curated, save_curation
-from recsift.data import leave_one_out
+from recsift.data import leave_one_out, load_split
 from recsift.data.synthetic import generate
 from recsift.errors import BudgetError, ConfigError, DataFormatError, UnknownNameError
 from recsift.train import TrainConfig
@@ -174,3 +174,30 @@ def test_cli_curate_then_train_on_the_curated_set(tmp_path, capsys):
     assert code == 2 and "out of range" in err and not (tmp_path / "bad").exists()
     code, _, err = run(["train", "-d", "synthetic", "-m", "pop", "--train-set", str(tmp_path / "nothing")])
     assert code == 2 and "not a complete curation folder" in err
+
+
+@pytest.mark.parametrize("method,params", [("random", {}), ("loss", {}), ("d2", {"score": "loss"})])
+def test_budget_in_targets_keeps_whole_users_up_to_the_target_budget(method, params):
+    """With the user unit and budget_in='targets', a fraction keeps that fraction of prefix
+    samples (training targets), in whole users, short of it by less than one user."""
+    split = load_split("synthetic")
+    ts = split.training_set()
+    ctx = CurationContext(split=split, unit="user", budget_in="targets", seed=0,
+                          probe_config=TrainConfig(epochs=1, patience=None, batch_size=2048))
+    kept, rep = curate(ts, method, 0.3, ctx, **params)
+    budget = int(0.3 * len(ts))
+    sizes = np.bincount(ts.data.user)
+    assert len(kept) <= budget and budget - len(kept) < sizes.max()
+    assert rep.extra["kept_targets"] == len(kept) and rep.extra["budget_in"] == "targets"
+    users = np.unique(kept.data.user)
+    assert sizes[users].sum() == len(kept)  # whole users only
+    units, _ = curate(ts, method, 0.3, CurationContext(split=split, unit="user", seed=0,
+                                                       probe_config=ctx.probe_config), **params)
+    assert len(np.unique(units.data.user)) == int(0.3 * len(np.unique(ts.data.user)))
+
+
+def test_budget_in_validation():
+    with pytest.raises(ConfigError, match="budget_in"):
+        CurationContext(budget_in="items")
+    with pytest.raises(ConfigError, match="unit"):
+        CurationContext(unit="session")

@@ -36,7 +36,15 @@ DROPPED, SELECTED, COVERAGE, CUTOFF, REPLACED = range(5)
 class CurationContext:
     """What curators may use beyond the training set: the split (for the probe model's
     validation cases), the probe model and its training config, the seed, the selection unit,
-    whether an item-coverage set comes first, and a cache folder for probe outputs."""
+    whether an item-coverage set comes first, a cache folder for probe outputs, and what a budget
+    counts (``budget_in``: selection units, or training targets kept — with the user unit a
+    fraction then keeps that fraction of prefix samples, in whole users)."""
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("sample", "user"):
+            raise ConfigError(f"selection unit {self.unit!r}: use 'sample' (a prefix sample / interaction) or 'user'")
+        if self.budget_in not in ("units", "targets"):
+            raise ConfigError(f"budget_in={self.budget_in!r}: use 'units' or 'targets'")
 
     split: SplitData | None = None
     seed: int = 0
@@ -47,6 +55,7 @@ class CurationContext:
     probe_params: dict[str, Any] = field(default_factory=dict)
     cache_dir: Path | None = None
     max_len: int = 50
+    budget_in: str = "units"  # "targets": a budget counts kept training targets whatever the unit
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rng(self, salt: int = 0) -> np.random.Generator:
@@ -214,8 +223,10 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
            ctx: CurationContext | None = None, **params: Any) -> tuple[TrainingSet, CurationReport]:
     """Keep ``budget`` units of ``train_set`` chosen by curator ``method``.
 
-    The budget counts selection units (``ctx.unit``): prefix samples, or users/sessions. With
-    ``ctx.coverage`` the item-coverage set is kept first, inside the budget.
+    The budget counts selection units (``ctx.unit``: prefix samples, or users/sessions), or with
+    ``ctx.budget_in="targets"`` training targets (prefix samples / interactions) kept in whole
+    units (`units_within_targets`). With ``ctx.coverage`` the item-coverage set is kept first,
+    inside the budget.
 
     Example
     -------
@@ -238,32 +249,43 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
         raise ConfigError(f"curator {name!r} needs a budget (a kept fraction in (0, 1] or a count)")
     budget = Budget.parse(budget)
     unit_of, n_units = unit_index(train_set, ctx.unit)
-    m = budget.resolve(n_units, ctx.unit)
     view = UnitView(train_set, unit_of, n_units, ctx.max_len)
+    by_targets = ctx.budget_in == "targets" and ctx.unit != "sample"
+    m = budget.resolve(len(train_set) if by_targets else n_units, "target" if by_targets else ctx.unit)
     t0 = time.perf_counter()
     prefix = np.zeros(0, np.int64)
+    sizes = np.bincount(unit_of, minlength=n_units)
     if ctx.coverage if ctx.coverage is not None else getattr(fn, "coverage_first", False):
         indptr, items = view.items()
         prefix = item_coverage(indptr, items)
-        if len(prefix) > m:
+        need = int(sizes[prefix].sum()) if by_targets else len(prefix)
+        if need > m:
             from ..errors import BudgetError
 
-            raise BudgetError(f"the item-coverage set needs {len(prefix)} {ctx.unit}s to cover every training item, but "
-                              f"the budget keeps only {m}; raise the budget to at least {len(prefix)} or turn coverage off")
+            what = "training targets" if by_targets else f"{ctx.unit}s"
+            raise BudgetError(f"the item-coverage set needs {need} {what} to cover every training item, but "
+                              f"the budget keeps only {m}; raise the budget to at least {need} or turn coverage off")
     result: dict[str, Selection] = {}
 
-    def rest(pool: np.ndarray, m_rest: int) -> np.ndarray:
-        sel = fn(train_set, pool, m_rest, ctx, view, **params)
-        result["sel"] = sel
-        return sel.kept
+    def select_units(k: int) -> np.ndarray:
+        def rest(pool: np.ndarray, m_rest: int) -> np.ndarray:
+            sel = fn(train_set, pool, m_rest, ctx, view, **params)
+            result["sel"] = sel
+            return sel.kept
 
-    if len(prefix):
-        kept_units = select_with_prefix(prefix, n_units, m, rest)
+        if len(prefix):
+            return select_with_prefix(prefix, n_units, k, rest)
+        return rest(np.arange(n_units, dtype=np.int64), k)
+
+    if by_targets:
+        kept_units = units_within_targets(select_units, sizes, m, min_units=max(1, len(prefix)))
+        m_units = len(kept_units)
     else:
-        kept_units = rest(np.arange(n_units, dtype=np.int64), m)
+        kept_units = select_units(m)
+        m_units = m
     sel = result.get("sel", Selection(kept_units))
-    if len(kept_units) != m or len(np.unique(kept_units)) != m:
-        raise AssertionError(f"curator {name!r} returned {len(kept_units)} units for a budget of {m}")
+    if len(kept_units) != m_units or len(np.unique(kept_units)) != m_units:
+        raise AssertionError(f"curator {name!r} returned {len(kept_units)} units for a budget of {m_units}")
     unit_reason = np.full(n_units, DROPPED, np.int8)
     if sel.cut is not None:
         unit_reason[sel.cut] = CUTOFF
@@ -275,11 +297,50 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
     scores = sel.unit_scores[unit_of] if sel.unit_scores is not None else None
     report = CurationReport(method=name, params=params, budget=str(budget), unit=ctx.unit, n_units=n_units, kept=kept,
                             reason=reason, scores=scores, score_name=sel.score_name,
-                            extra={"coverage_units": int(len(prefix)), "kept_units": int(m),
+                            extra={"coverage_units": int(len(prefix)), "kept_units": int(m_units),
+                                   "budget_in": "targets" if by_targets else "units",
+                                   "kept_targets": int(sizes[kept_units].sum()),
                                    "select_seconds": round(time.perf_counter() - t0, 3), "seed": ctx.seed})
     out = train_set.subset(np.flatnonzero(kept), curator=name, budget=str(budget), unit=ctx.unit, seed=ctx.seed,
                            **{f"param_{k}": v for k, v in params.items()})
     return out, report
+
+
+def units_within_targets(select_units: Callable[[int], np.ndarray], sizes: np.ndarray, max_targets: int, *,
+                         min_units: int = 1, max_calls: int = 16) -> np.ndarray:
+    """Whole units whose targets add up to at most ``max_targets``, as many as fit.
+
+    A curator selects a number of *units*; when the budget counts training targets and units
+    hold several (sessions), this searches the unit count ``k`` — a secant guess from the mean
+    unit size, then bisection — for the largest ``k`` whose selection still fits, calling
+    ``select_units(k)`` at most ``max_calls`` times. The result may fall short of the budget by
+    less than the size of one unit (whole units only), and by more only if the curator's
+    choice is far from monotone in ``k``.
+    """
+    n_units = len(sizes)
+    lo, hi = min_units, n_units  # the answer lies in [lo, hi]
+    best: np.ndarray | None = None
+    best_t = -1
+    k = int(np.clip(round(max_targets / max(sizes.mean(), 1e-12)), lo, hi))
+    for _ in range(max_calls):
+        kept = select_units(k)
+        t = int(sizes[kept].sum())
+        if t <= max_targets:
+            if best is None or t > best_t:
+                best, best_t = kept, t
+            lo = k + 1
+        else:
+            hi = k - 1
+        if lo > hi:
+            break
+        guess = round(k * max_targets / max(t, 1))
+        k = int(np.clip(guess, lo, hi)) if lo <= guess <= hi else (lo + hi) // 2
+    if best is None:
+        from ..errors import BudgetError
+
+        raise BudgetError(f"no selection of at least {min_units} whole units fits a budget of {max_targets} training "
+                          "targets; raise the budget or count it in units (budget_in='units')")
+    return np.sort(best)
 
 
 def _curate_transform(train_set: TrainingSet, name: str, fn: SelectFn, budget: Any, ctx: CurationContext,

@@ -13,7 +13,7 @@ import numpy as np
 from ..data import TrainingSet
 from ..errors import ConfigError
 from ..scoring import compute_score, get_score, oriented, rank_normalise
-from .base import CurationContext, Selection, UnitView, register_curator
+from .base import CurationContext, Selection, UnitView, fingerprint, register_curator
 from .units import unit_mean, unit_mean_rows
 
 
@@ -73,7 +73,20 @@ def ccs_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
 
 def build_graph(ctx: CurationContext, view: UnitView, pool: np.ndarray, graph: str, k: int,
                 max_candidates_per_item: int) -> Any:
-    """The data graph over the pool's units: item-sharing sessions or kNN of probe embeddings."""
+    """The data graph over the pool's units: item-sharing sessions or kNN of probe embeddings
+    (memoised on ``ctx``: a target-counted budget asks the curator for several unit counts)."""
+    import hashlib
+
+    key = "graph|" + hashlib.sha256(b"|".join([
+        fingerprint(view.train_set).encode(), ctx.unit.encode(), f"{graph}|{k}|{max_candidates_per_item}".encode(),
+        np.ascontiguousarray(pool).tobytes()])).hexdigest()
+    if key not in ctx._memo:
+        ctx._memo[key] = _build_graph(ctx, view, pool, graph, k, max_candidates_per_item)
+    return ctx._memo[key]
+
+
+def _build_graph(ctx: CurationContext, view: UnitView, pool: np.ndarray, graph: str, k: int,
+                 max_candidates_per_item: int) -> Any:
     from ..selection import knn_graph, session_graph
     from ..selection.graphs import segment_positions
 

@@ -9,6 +9,9 @@ from ..data.budget import Budget
 def select_random(n_units: int, budget: Budget | float | int, *, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of ``m = budget.resolve(n_units)`` units drawn uniformly without replacement.
 
+    The first ``m`` of one seeded permutation: for a given ``rng`` state, a larger budget keeps a
+    superset (so a target-counted budget can grow the unit count monotonically).
+
     Example
     -------
     >>> import numpy as np
@@ -16,4 +19,4 @@ def select_random(n_units: int, budget: Budget | float | int, *, rng: np.random.
     5
     """
     m = Budget.parse(budget).resolve(n_units)
-    return np.sort(rng.choice(n_units, size=m, replace=False))
+    return np.sort(rng.permutation(n_units)[:m])

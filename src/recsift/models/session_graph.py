@@ -38,6 +38,10 @@ class SessionGraph(NamedTuple):
     a_in: torch.Tensor  # [B, N, N] float: row i = in-neighbours of node i, / in-degree
     a_out: torch.Tensor  # [B, N, N] float: row i = out-neighbours of node i, / out-degree
     n_nodes: torch.Tensor  # [B] long: number of real nodes per row (item-0 node included)
+    src: torch.Tensor  # [E] long: flat node index (b * N + u) of each distinct edge u -> v
+    dst: torch.Tensor  # [E] long: flat node index (b * N + v)
+    w_in: torch.Tensor  # [E] float: 1 / indeg(v), the edge's entry in a_in
+    w_out: torch.Tensor  # [E] float: 1 / outdeg(u), the edge's entry in a_out
 
 
 def build_session_graph(seq: torch.Tensor, n_nodes: int | None = None) -> SessionGraph:
@@ -87,7 +91,22 @@ def build_session_graph(seq: torch.Tensor, n_nodes: int | None = None) -> Sessio
     outdeg = edges.sum(2).clamp(min=1.0)
     a_in = edges.transpose(1, 2) / indeg.unsqueeze(2)
     a_out = edges / outdeg.unsqueeze(2)
-    return SessionGraph(alias, items, a_in, a_out, count)
+    # the same edges as a list (a session graph has < L edges: sparse products are far cheaper)
+    key = torch.unique(flat[valid] + (torch.arange(b, device=dev) * (n * n)).unsqueeze(1).expand_as(flat)[valid])
+    row, uv = key // (n * n), key % (n * n)
+    src, dst = row * n + uv // n, row * n + uv % n
+    return SessionGraph(alias, items, a_in, a_out, count, src, dst, 1.0 / indeg.view(-1)[dst],
+                        1.0 / outdeg.view(-1)[src])
+
+
+def propagate(g: SessionGraph, x_in: torch.Tensor, x_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a_in @ x_in, a_out @ x_out)`` for node features ``[B, N, k]``, summed along the edge
+    list instead of multiplying dense ``[N, N]`` matrices (same sums, O(edges * k) work)."""
+    b, n, k = x_in.shape
+    fi, fo = x_in.reshape(b * n, k), x_out.reshape(b * n, k)
+    out_in = torch.zeros_like(fi).index_add_(0, g.dst, fi.index_select(0, g.src) * g.w_in.unsqueeze(1))
+    out_out = torch.zeros_like(fo).index_add_(0, g.src, fo.index_select(0, g.dst) * g.w_out.unsqueeze(1))
+    return out_in.view(b, n, k), out_out.view(b, n, k)
 
 
 def gather_nodes(hidden: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
@@ -124,13 +143,18 @@ class GatedGraphStep(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def cell(self, g: SessionGraph, h: torch.Tensor) -> torch.Tensor:
-        x_in = torch.matmul(g.a_in, self.linear_edge_in(h))
-        x_out = torch.matmul(g.a_out, self.linear_edge_out(h))
+        """One propagation step from node states ``h [B, N, d]``."""
+        d = h.size(-1)
+        x_in, x_out = propagate(g, self.linear_edge_in(h), self.linear_edge_out(h))
         if self.b_iah is not None:
             x_in = x_in + self.b_iah
             x_out = x_out + self.b_ioh
-        gi = F.linear(torch.cat([x_in, x_out], 2), self.w_ih, self.b_ih)
-        gh = F.linear(h, self.w_hh, self.b_hh)
+        # W_ih [x_in ; x_out] as two products: no [B, N, 2d] concatenation (slow on CPU)
+        gi = F.linear(x_in, self.w_ih[:, :d]) + F.linear(x_out, self.w_ih[:, d:], self.b_ih)
+        return self._gru(gi, F.linear(h, self.w_hh, self.b_hh), h)
+
+    @staticmethod
+    def _gru(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         i_r, i_u, i_n = gi.chunk(3, 2)
         h_r, h_u, h_n = gh.chunk(3, 2)
         reset = torch.sigmoid(i_r + h_r)

@@ -35,6 +35,12 @@ def test_load_csv_names_columns(tmp_path):
 
 def test_all_names_resolve():
     for name in recsift.__all__:
-        if name != "report":  # the report package lands separately
-            assert getattr(recsift, name) is not None
+        assert getattr(recsift, name) is not None
     assert np.isin(["load", "curate", "train"], recsift.__all__).all()
+
+
+def test_report_is_callable_and_names_a_missing_runs_dir(tmp_path):
+    from recsift.report import RunsDirError
+
+    with pytest.raises(RunsDirError, match="recsift run"):
+        recsift.report(tmp_path / "nope")

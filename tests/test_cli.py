@@ -69,20 +69,33 @@ def test_missing_dataset_says_where_to_put_files(tmp_path, capsys, monkeypatch):
     assert "beauty/Beauty.txt" in err and str(tmp_path) in err and "RECSIFT_DATA_DIR" in err
 
 
-def test_demo_trains_real_models_and_writes_results(tmp_path, capsys):
-    code, out, _ = run_cli(["demo", "--out", str(tmp_path / "d"), "--users", "1500", "--items", "300", "--json",
-                            "--models", "pop,itemknn,gru4rec", "--epochs", "2"], capsys)
+def test_demo_runs_the_pipeline_and_writes_the_report(tmp_path, capsys):
+    import pandas as pd
+
+    d = tmp_path / "d"
+    args = ["demo", "--out", str(d), "--users", "300", "--items", "80", "--json", "--seeds", "1", "--epochs", "1",
+            "--budget", "0.3,0.6", "--curators", "random,el2n", "--models", "pop,gru4rec"]
+    code, out, _ = run_cli(args, capsys)
     assert code == 0
     res = json.loads(out)
-    rows = {(r["model"], r["train_data"]): r for r in res["rows"]}
-    assert set(rows) == {(m, d) for m in ("pop", "itemknn", "gru4rec") for d in ("full", "random 0.5")}
-    assert rows[("gru4rec", "full")]["epochs"] == 2
-    # item-kNN learns the planted transitions: far above popularity
-    assert rows[("itemknn", "full")]["test_recall@10"] > 2 * rows[("pop", "full")]["test_recall@10"]
-    assert rows[("itemknn", "random 0.5")]["train_samples"] == res["facts"]["train_samples"] // 2
-    on_disk = json.loads((tmp_path / "d" / "results.json").read_text())
-    assert on_disk["rows"] == res["rows"]
-    assert (tmp_path / "d" / "results.csv").read_text().count("\n") == 7
+    rows = {(r["curator"], r["budget"], r["model"]): r for r in res["rows"]}
+    assert set(rows) == {("full", "1.0", m) for m in ("pop", "gru4rec")} | {
+        (c, b, m) for c in ("random", "el2n") for b in ("0.3", "0.6") for m in ("pop", "gru4rec")}
+    n = res["facts"]["train_samples"]
+    assert rows[("random", "0.3", "pop")]["fraction_kept"] == int(0.3 * n) / n
+    assert rows[("full", "1.0", "gru4rec")]["retained"] == 1.0
+    # the runner's table and the report are in the runs folder; every curated row names its noisy share
+    table = pd.read_csv(res["results"])
+    assert len(table) == 10 and set(table["seed"]) == {0}
+    assert 0 < rows[("el2n", "0.3", "pop")]["noisy_share"] < 1 and rows[("full", "1.0", "pop")]["noisy_share"] is None
+    assert "NaN" not in out  # strict JSON
+    page = (d / "report.html").read_text()
+    assert res["report"] == str(d / "report.html") and 'id="main"' in page and 'data:image/png;base64,' in page
+    # a second run is all cache hits: nothing trains again
+    code, out, _ = run_cli(args, capsys)
+    again = json.loads(out)
+    assert code == 0 and again["ran"] == 0 and again["cached"] == res["steps"]
+    assert again["rows"] == res["rows"]
 
 
 def test_console_script_runs_as_a_process(fixtures):

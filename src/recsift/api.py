@@ -90,6 +90,6 @@ def train(ds: SplitData, model: str, *, train_set: TrainingSet | None = None, mo
 
 def report(runs_dir: PathLike, out: PathLike | None = None) -> Path:
     """Write the HTML report of an experiment's runs folder (``recsift run``); return its path."""
-    from . import report as _report
+    from .report import build_report
 
-    return _report.write_report(runs_dir, out)
+    return build_report(runs_dir, out)

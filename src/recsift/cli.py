@@ -82,35 +82,59 @@ def datasets_info(
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where results.json/results.csv go.")] = Path("runs/demo"),
-    seed: Annotated[int, typer.Option(help="Seed for data generation and selection.")] = 0,
-    users: Annotated[int, typer.Option(help="Synthetic users (sessions).")] = 4000,
-    items: Annotated[int, typer.Option(help="Synthetic items.")] = 800,
-    budget: Annotated[str, typer.Option(help="Kept fraction in (0, 1] or a count of training samples.")] = "0.5",
-    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "pop,itemknn,gru4rec",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs for neural models (early stopping on valid R@20).")] = 10,
+    out_dir: Annotated[Path, typer.Option("--out", help="Runs folder: data, cached steps, results.csv, report.html.")] = Path("runs/demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data and the first grid seed.")] = 0,
+    users: Annotated[int, typer.Option(help="Synthetic users (sessions).")] = 1000,
+    items: Annotated[int, typer.Option(help="Synthetic items.")] = 300,
+    budget: Annotated[str, typer.Option(help="Comma-separated kept fractions in (0, 1] or counts of training samples.")] = "0.3,0.6",
+    curators: Annotated[str, typer.Option(help="Comma-separated, from: random, el2n (top-k by EL2N), d2 (D2 over EL2N), moe (MoE over two small experts, SASRec and NARM).")] = "random,el2n,d2,moe",
+    models: Annotated[str, typer.Option(help="Comma-separated models retrained on every curated set.")] = "pop,gru4rec",
+    seeds: Annotated[int, typer.Option(help="Number of seeds (curation and retraining); two or more give error bars.")] = 2,
+    epochs: Annotated[int, typer.Option(help="Maximum retraining epochs (early stopping on valid R@20).")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Offline end-to-end run on built-in synthetic data: full data vs a random subset, per model."""
+    """Offline pipeline on built-in synthetic data: score, prune with several curators, retrain, write the HTML report."""
     from .experiment.demo import run_demo
+    from .report import build_report
 
-    res = run_demo(out_dir, seed=seed, n_users=users, n_items=items, budget=budget, epochs=epochs,
-                   models=tuple(m.strip() for m in models.split(",") if m.strip()))
+    def names(s: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in s.split(",") if x.strip())
+
+    logging.getLogger("recsift.experiment").setLevel(logging.INFO)
+    res = run_demo(out_dir, seed=seed, n_users=users, n_items=items, budgets=names(budget), curators=names(curators),
+                   models=names(models), n_seeds=seeds, epochs=epochs)
+    res["report"] = str(build_report(out_dir))
     if as_json:
         print(json.dumps(res))
         return
     f = res["facts"]
-    out.print(f"[bold]synthetic[/bold]: {f['n_users']:,} users, {f['n_items']:,} items, {f['train_samples']:,} training "
-              f"samples ({f['noisy_users']} planted noisy users); valid/test: {f['valid_cases']:,}/{f['test_cases']:,} "
-              "leave-one-out cases, full ranking")
-    t = Table("model", "train data", "samples", "R@10", "N@10", "MRR@10", "R@20", "R@20 kept", "fit s",
-              title="test accuracy per training set")
+    out.print(f"[bold]synthetic[/bold]: {f['n_users']:,} sessions, {f['n_items']:,} items, {f['train_samples']:,} training "
+              f"samples ({f['noisy_users']} planted noisy sessions, {_pct(f['noisy_share_full'])} of the samples); "
+              f"leave-one-out, full ranking; seeds {', '.join(map(str, f['seeds']))}")
+    t = Table("curator", "budget", "model", "kept", "R@20", "MRR@20", "R@20 retained", "noisy share of kept",
+              title="test accuracy per curated training set (mean over seeds)")
     for r in res["rows"]:
-        t.add_row(r["model"], r["train_data"], f"{r['train_samples']:,}", f"{r['test_recall@10']:.4f}",
-                  f"{r['test_ndcg@10']:.4f}", f"{r['test_mrr@10']:.4f}", f"{r['test_recall@20']:.4f}",
-                  f"{100 * r['retained_recall@20']:.1f}%", f"{r['fit_seconds']:.2f}")
+        t.add_row(r["curator"], r["budget"], r["model"], _pct(r["fraction_kept"], 0), f"{r['recall@20']:.4f}",
+                  f"{r['mrr@20']:.4f}", _pct(r["retained"]), _pct(r["noisy_share"]))
     out.print(t)
-    out.print(f"results: {Path(out_dir) / 'results.json'}  ({res['seconds_total']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB)")
+    out.print(f"results: {res['results']}  ({res['steps']} steps: {res['ran']} ran, {res['cached']} cached; "
+              f"{res['seconds_total']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB)")
+    out.print(f"report: {res['report']}")
+
+
+def _pct(v: Optional[float], digits: int = 1) -> str:
+    return "–" if v is None else f"{100 * v:.{digits}f}%"
+
+
+@app.command("report")
+def report_cmd(
+    runs_dir: Annotated[Path, typer.Argument(help="A runs folder written by `recsift run` or `recsift demo`.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default: RUNS_DIR/report.html); PNGs go to <stem>-figures/ beside it.")] = None,
+) -> None:
+    """Write the HTML report of a runs folder (tables, curves, explanation views) and print its path."""
+    from .report import build_report
+
+    print(build_report(runs_dir, out_file))
 
 
 def _parse_params(items: list[str] | None) -> dict:

@@ -3,7 +3,8 @@
 Grid (`plan_experiment`), per dataset and seed:
 
 - a **curation** step per curator x budget: curate the full training set, save the curation
-  folder (`recsift.curators.save_curation`);
+  folder (`recsift.curators.save_curation`) and ``explain.npz`` beside it (`save_explain`:
+  users, items, MoE expert agreement, a sample of embeddings, for the report);
 - a **retrain** step per curation x model, and per model on the full data (the reference
   rows, budget 1.0): train, evaluate on the fixed test cases, write ``result.json`` and
   ``per_user.npz`` (test users + per-case metric arrays, for paired significance tests).
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import BudgetError, DataFormatError
@@ -45,6 +47,9 @@ from .config import DataRef, ExperimentConfig, ResolvedExperiment, resolve
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when a step's artifacts change meaning: every key changes with it
+EXPLAIN = "explain.npz"  # per-sample context for the report, beside a curation's samples.npz
+EXPLAIN_MAX_EMBEDDED = 5000  # embeddings kept for the report's 2-D map (a random subset of samples)
+EXPLAIN_STREAM = 0x6578706C  # first seed word of that subset's RNG, so it is independent of every curator's
 TIMING_COLUMNS = ("curation_seconds", "retrain_seconds_per_epoch", "peak_rss_mb", "curation_peak_rss_mb")
 
 
@@ -266,8 +271,39 @@ def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
         seconds += float(json.loads(probe_json.read_text()).get("seconds", 0.0))
     save_curation(step.folder, full, report, dataset=split.name, protocol=split.protocol,
                   extra={"step_key": step.key})
+    save_explain(Path(step.folder) / EXPLAIN, split, full, ctx, seed=inp["seed"])
     return {"kept_samples": len(kept), "n_samples": len(full), "fraction_kept": len(kept) / len(full),
             "curation_seconds": round(seconds, 3), "probe_reused": reused, "probe_key": pkey}
+
+
+def save_explain(path: Path, split: Any, full: Any, ctx: Any, *, seed: int = 0,
+                 max_embedded: int | None = None) -> Path:
+    """What the report's explanation views read beside a curation (``explain.npz``), aligned with
+    the rows of ``samples.npz``: each sample's ``user`` and (target) ``item``, the raw user ids
+    (``user_raw``); the MoE expert ``agreement`` (experts with the target in their top K) with
+    ``expert_names`` and the gate's ``routing_share``, when the curator was moe; and sample
+    embeddings (MoE gate input, else the probe's when the curator computed them) for at most
+    ``max_embedded`` random samples (``embedding_rows``, float16; default `EXPLAIN_MAX_EMBEDDED`), so
+    the file stays small."""
+    max_embedded = EXPLAIN_MAX_EMBEDDED if max_embedded is None else max_embedded
+    d = full.data
+    user, item = (d.user, d.targets) if hasattr(d, "sample_id") else d.coo_pairs()
+    arrays: dict[str, Any] = {"user": user, "item": item, "user_raw": split.train.user_ids.astype(str)}
+    emb = None
+    for v in ctx._memo.values():  # what the curator computed (runner and curators share the context)
+        if isinstance(v, dict) and "fit" in v and "outputs" in v:  # moe: {"scores", "fit", "outputs"}
+            outs = v["outputs"]
+            arrays.update(agreement=np.asarray(v["scores"]["agreement"], np.int16),
+                          expert_names=np.asarray(outs.names, str), routing_share=v["fit"].routing_share())
+            emb = outs.embedding
+        elif emb is None and getattr(v, "embeddings", None) is not None:  # a probe's ScoreInputs
+            emb = v.embeddings
+    if emb is not None and len(emb) == len(full):
+        # a stream of its own: default_rng(seed) equals the random curator's default_rng([seed, 0]), and a
+        # sample drawn from it would hold exactly that curator's kept samples
+        rows = np.sort(np.random.default_rng([EXPLAIN_STREAM, seed]).permutation(len(full))[:max_embedded])
+        arrays.update(embedding_rows=rows, embedding=np.asarray(emb[rows], np.float16))
+    return save_npz(path, **arrays)
 
 
 def _retrain(step: Step, mem: PeakMemory) -> dict[str, Any]:

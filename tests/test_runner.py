@@ -265,3 +265,25 @@ def test_example_configs_validate(path):
         if d.name != "synthetic" and d.name in DATASETS and not staged:
             pytest.skip(f"{path.name} needs the staged dataset {d.name} (set RECSIFT_DATA_DIR)")
     resolve(cfg)
+
+
+def test_cf_grid_with_distill_cf_and_user_units(tmp_path):
+    """A CF experiment: whole-user sampling and Distill-CF (a regenerated matrix, saved and read back)
+    retrain ∞-AE; Distill-CF's fraction kept is synthetic users / real users."""
+    from recsift.experiment import run_experiment
+    from recsift.experiment.config import ExperimentConfig
+
+    cfg = ExperimentConfig.from_dict({
+        "datasets": [{"name": "synthetic", "split": "ratio"}],
+        "curators": [{"name": "random", "unit": "user"}, {"name": "distill_cf", "params": {"steps": 1}}],
+        "budgets": [0.05], "models": ["infae"], "metrics": ["ndcg@10"], "probe": {"model": "bpr"},
+        "runs_dir": str(tmp_path / "runs")})
+    table = run_experiment(cfg).table
+    rows = {r["method"]: r for r in table.to_dict("records")}
+    assert rows["distill_cf"]["fraction_kept"] == pytest.approx(0.05)
+    assert rows["random"]["fraction_kept"] < 0.1 and rows["full"]["fraction_kept"] == 1.0
+    assert 0 < rows["distill_cf"]["ndcg@10"] <= 1
+    with pytest.raises(Exception, match="probe"):  # distill_cf needs matrices: a sequential probe is refused
+        from recsift.experiment.config import resolve
+
+        resolve(ExperimentConfig.from_dict({**cfg.model_dump(mode="json"), "probe": {"model": "gru4rec"}}))

@@ -51,7 +51,8 @@ def load_csv(path: PathLike, *, user: str | None = None, item: str | None = None
 
 
 def curate(ds: SplitData | TrainingSet, method: str, budget: float | int | str | None = None, *,
-           kind: str | None = None, unit: str = "sample", seed: int = 0, coverage: bool | None = None,
+           kind: str | None = None, unit: str = "sample", budget_in: str = "units", seed: int = 0,
+           coverage: bool | None = None,
            probe: str = "gru4rec", probe_config: TrainConfig | None = None, cache_dir: PathLike | None = None,
            split: SplitData | None = None, **params: Any) -> tuple[TrainingSet, CurationReport]:
     """Curate a dataset's training data with ``method`` (``recsift methods`` lists them; a score
@@ -59,7 +60,9 @@ def curate(ds: SplitData | TrainingSet, method: str, budget: float | int | str |
 
     ``ds`` is a split (its training set of ``kind`` is curated: ``"sequence"`` by default,
     ``"matrix"`` for CF methods such as ``distill_cf``) or a training set (then pass ``split``
-    for methods that train a probe or need validation cases). ``params`` are the curator's own.
+    for methods that train a probe or need validation cases). ``unit`` is what is kept whole
+    (``"sample"`` or ``"user"``); ``budget_in="targets"`` counts the budget in training targets
+    (prefix samples / interactions) even when whole users are kept. ``params`` are the curator's own.
     """
     from .curators import curate as run_curate
     from .curators import get_curator
@@ -72,7 +75,7 @@ def curate(ds: SplitData | TrainingSet, method: str, budget: float | int | str |
         train_set = ds.training_set(kind)
     else:
         train_set = ds
-    ctx = CurationContext(split=split, seed=seed, unit=unit, coverage=coverage, probe=probe,
+    ctx = CurationContext(split=split, seed=seed, unit=unit, budget_in=budget_in, coverage=coverage, probe=probe,
                           cache_dir=Path(cache_dir) if cache_dir is not None else None,
                           **({"probe_config": probe_config} if probe_config is not None else {}))
     return run_curate(train_set, method, budget, ctx, **params)

@@ -22,6 +22,19 @@ out = Console(width=max(Console().width, 110))
 err = Console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root (default: $RECSIFT_DATA_DIR, then the cache dir).")]
+Format = Annotated[Optional[str], typer.Option("--format", help="File format: seqlines | pairs | atomic | csv | hdf5 (auto when omitted).")]
+UserCol = Annotated[Optional[str], typer.Option(help="csv: user/session column.")]
+ItemCol = Annotated[Optional[str], typer.Option(help="csv: item column.")]
+TimeCol = Annotated[Optional[str], typer.Option(help="csv: time column (numbers or dates).")]
+RatingCol = Annotated[Optional[str], typer.Option(help="csv: rating column.")]
+Sep = Annotated[Optional[str], typer.Option(help="csv: separator (sniffed when omitted).")]
+
+
+def _file_opts(format: Optional[str], user_col: Optional[str], item_col: Optional[str], time_col: Optional[str],
+               rating_col: Optional[str], sep: Optional[str]) -> dict:
+    """Loader options for a dataset given as a file (ignored for registered names when unset)."""
+    opts = dict(format=format, user_col=user_col, item_col=item_col, time_col=time_col, rating_col=rating_col, sep=sep)
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 @datasets_app.command("list")
@@ -52,12 +65,12 @@ def datasets_list(
 @datasets_app.command("info")
 def datasets_info(
     name_or_path: Annotated[str, typer.Argument(help="A registered dataset name or a path to an interaction file.")],
-    format: Annotated[Optional[str], typer.Option("--format", help="seqlines | pairs | atomic | csv | hdf5 (auto when omitted).")] = None,
-    user_col: Annotated[Optional[str], typer.Option(help="csv: user/session column.")] = None,
-    item_col: Annotated[Optional[str], typer.Option(help="csv: item column.")] = None,
-    time_col: Annotated[Optional[str], typer.Option(help="csv: time column (numbers or dates).")] = None,
-    rating_col: Annotated[Optional[str], typer.Option(help="csv: rating column.")] = None,
-    sep: Annotated[Optional[str], typer.Option(help="csv: separator (sniffed when omitted).")] = None,
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    time_col: TimeCol = None,
+    rating_col: RatingCol = None,
+    sep: Sep = None,
     split: Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (default: the dataset's protocol).")] = None,
     no_split: Annotated[bool, typer.Option("--no-split", help="Only raw counts.")] = False,
     data_dir: DataDir = None,
@@ -66,8 +79,8 @@ def datasets_info(
     """Counts of a dataset: raw (users, items, interactions) and after its split."""
     from .data import dataset_info
 
-    opts = dict(user_col=user_col, item_col=item_col, time_col=time_col, rating_col=rating_col, sep=sep)
-    info = dataset_info(name_or_path, split=split, with_split=not no_split, data_dir=data_dir, format=format, **opts)
+    info = dataset_info(name_or_path, split=split, with_split=not no_split, data_dir=data_dir,
+                        **_file_opts(format, user_col, item_col, time_col, rating_col, sep))
     if as_json:
         print(json.dumps(info))
         return
@@ -172,6 +185,12 @@ def train(
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Model hyper-parameter key=value (repeatable).")] = None,
     train_set: Annotated[Optional[Path], typer.Option("--train-set", help="A folder written by `recsift curate`: train on its kept samples.")] = None,
     data_dir: DataDir = None,
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    time_col: TimeCol = None,
+    rating_col: RatingCol = None,
+    sep: Sep = None,
     progress: Annotated[bool, typer.Option(help="Log each epoch.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -187,7 +206,8 @@ def train(
                            device=device, mask_history=mask_history, progress=progress)
     if progress:
         logging.getLogger("recsift").setLevel(logging.INFO)
-    sd = load_split(dataset, split=split, data_dir=data_dir)
+    sd = load_split(dataset, split=split, data_dir=data_dir, **_file_opts(format, user_col, item_col, time_col,
+                                                                          rating_col, sep))
     curated, cmeta = None, {}
     if train_set is not None:
         from .curators import load_curated
@@ -221,7 +241,7 @@ def train(
 
 def _context(dataset: str, split: Optional[str], data_dir: Optional[Path], seed: int, probe: str, probe_epochs: int,
              probe_lr: float, batch_size: int, unit: str = "sample", coverage: Optional[bool] = None,
-             cache_dir: Optional[Path] = None):
+             cache_dir: Optional[Path] = None, budget_in: str = "units", file_opts: Optional[dict] = None):
     """Load the split and build the curation context (probe model and its training config)."""
     from .curators import CurationContext
     from .data import load_split
@@ -230,9 +250,9 @@ def _context(dataset: str, split: Optional[str], data_dir: Optional[Path], seed:
 
     get_model_class(probe)
     cfg = TrainConfig.make(epochs=probe_epochs, lr=probe_lr, batch_size=batch_size, patience=None, seed=seed)
-    sd = load_split(dataset, split=split, data_dir=data_dir)
+    sd = load_split(dataset, split=split, data_dir=data_dir, **(file_opts or {}))
     return sd, CurationContext(split=sd, seed=seed, unit=unit, coverage=coverage, probe=probe, probe_config=cfg,
-                               cache_dir=cache_dir)
+                               cache_dir=cache_dir, budget_in=budget_in)
 
 
 Probe = Annotated[str, typer.Option("--model", "-m", help="Probe model trained to record dynamics (see `recsift models`).")]
@@ -255,6 +275,12 @@ def score(
     seed: Seed = 0,
     split: SplitOpt = None,
     data_dir: DataDir = None,
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    time_col: TimeCol = None,
+    rating_col: RatingCol = None,
+    sep: Sep = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a probe model recording training dynamics; write per-sample data-importance scores."""
@@ -266,7 +292,8 @@ def score(
         from .errors import DataFormatError
 
         raise DataFormatError(f"--out {out_file} is a folder; give a file name such as scores.npz")
-    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size)
+    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size,
+                       file_opts=_file_opts(format, user_col, item_col, time_col, rating_col, sep))
     from .scoring import compute_score
     from .utils.io import save_npz, write_json
 
@@ -303,10 +330,11 @@ def _is_sequential(model: str) -> bool:
 @app.command()
 def curate(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
-    method: Annotated[str, typer.Option("--method", help="Curator (random, score, ccs, d2, moderate, prototype) or a score name for top-k by it.")],
+    method: Annotated[str, typer.Option("--method", help="Curator (see `recsift methods`: random, ccs, d2, moe, distill_cf, ...) or a score name for top-k by it.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for samples.npz + curation.json (read by `recsift train --train-set`).")],
     budget: Annotated[Optional[str], typer.Option(help="Kept fraction in (0, 1] or a count of selection units (selecting curators need one).")] = None,
     unit: Annotated[str, typer.Option(help="Selection unit: sample (prefix sample) or user (whole session/user).")] = "sample",
+    budget_in: Annotated[str, typer.Option(help="What a budget counts: units (of --unit) or targets (training targets kept, in whole units).")] = "units",
     coverage: Annotated[Optional[bool], typer.Option("--coverage/--no-coverage", help="Keep a set of units covering every training item first, inside the budget (default: the method's; on for moe).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Curator parameter key=value, e.g. score=forgetting, keep=easy, beta=0.1 (repeatable).")] = None,
     model: Probe = "gru4rec",
@@ -317,6 +345,12 @@ def curate(
     split: SplitOpt = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Reuse probe dynamics across runs from this folder.")] = None,
     data_dir: DataDir = None,
+    format: Format = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    time_col: TimeCol = None,
+    rating_col: RatingCol = None,
+    sep: Sep = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Select a subset of the training data with a curator; write it for `recsift train --train-set`."""
@@ -330,10 +364,13 @@ def curate(
     if budget is None and not getattr(CURATORS[name], "transform", False):
         raise ConfigError(f"curator {name!r} needs --budget (a kept fraction in (0, 1] or a count of selection units)")
     b = None if budget is None else Budget.parse(budget)
-    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size, unit, coverage, cache_dir)
-    full = sd.training_set("sequence" if _is_sequential(model) else "matrix")
+    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size, unit, coverage, cache_dir,
+                       budget_in, _file_opts(format, user_col, item_col, time_col, rating_col, sep))
+    # the curator's own data kind (distill_cf: a matrix) wins over the probe model's
+    kind = getattr(CURATORS[name], "kind", None) or ("sequence" if _is_sequential(model) else "matrix")
+    full = sd.training_set(kind)
     kept, report = run_curate(full, method, b, ctx, **params)
-    save_curation(out_dir, full, report, dataset=sd.name, protocol=sd.protocol)
+    save_curation(out_dir, full, report, dataset=sd.name, protocol=sd.protocol, curated=kept)
     summary = {"dataset": sd.name, "out": str(out_dir), **report.summary()}
     if as_json:
         print(json.dumps(summary, default=str))

@@ -200,7 +200,7 @@ def resolve_method(method: str, params: dict[str, Any]) -> tuple[str, dict[str, 
         return method, params
     if method in SCORES:
         return "score", {"score": method, **params}
-    raise unknown_name("curation method", method, [*CURATORS, *SCORES])
+    raise unknown_name("curation method", method, list(dict.fromkeys([*CURATORS, *SCORES])))
 
 
 @dataclass

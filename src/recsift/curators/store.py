@@ -6,6 +6,13 @@ the ``weight`` and, when the method used one, the ``score``. ``curation.json`` h
 summary, the dataset, and the fingerprint of the full training set; it is written last, so a
 folder without it is incomplete and is never read back. `load_curated` rebuilds the kept
 training set from the split and refuses a folder made from different data.
+
+A *regenerated* training set (DR4SR: new sequences; Distill-CF: synthetic users — not a subset of
+the input) is saved with its own arrays instead: ``samples.npz`` holds the new CSR store
+(``indptr``, ``items``), its samples (``user``, ``pos``, ``sample_id``) and ``weight`` — for a
+matrix, its CSR (``indptr``, ``indices``, ``values``, ``n_rows``) and ``weight``; ``curation.json`` says ``"regenerated": true``
+and ``format`` 2 (so readers of format 1 refuse it). The fingerprint is still that of the input
+training set, so a folder is only read back against the split it was made from.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from ..utils.io import save_npz, write_json
 from .base import REASONS, CurationReport, fingerprint
 
 FORMAT = 1
+FORMAT_REGENERATED = 2
 
 
 def _ids(ts: TrainingSet) -> dict[str, np.ndarray]:
@@ -32,18 +40,39 @@ def _ids(ts: TrainingSet) -> dict[str, np.ndarray]:
 
 
 def save_curation(out_dir: str | Path, full: TrainingSet, report: CurationReport, *, dataset: str, protocol: str,
-                  extra: dict[str, Any] | None = None) -> Path:
-    """Write the curation of ``full`` described by ``report`` to ``out_dir`` (atomic files)."""
+                  extra: dict[str, Any] | None = None, curated: TrainingSet | None = None) -> Path:
+    """Write the curation of ``full`` described by ``report`` to ``out_dir`` (atomic files).
+
+    A regenerated curation (``report.extra["regenerated"]``) needs the ``curated`` training set
+    itself, whose sequences are stored."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataFormatError(f"--out {out} is a file; give a folder for the curated training set")
-    arrays = {**_ids(full), "kept": report.kept, "reason": report.reason, "weight": full.weights}
-    if report.scores is not None:
-        arrays["score"] = report.scores
+    regenerated = bool(report.extra.get("regenerated"))
+    if regenerated:
+        if curated is None:
+            raise DataFormatError(f"curator {report.method!r} regenerated the training set: pass curated=<its "
+                                  "TrainingSet> to save_curation so that its data are stored")
+        d = curated.data
+        if hasattr(d, "store"):
+            arrays = {"indptr": d.store.indptr, "items": d.store.items, "user": d.user, "pos": d.pos,
+                      "sample_id": d.sample_id, "weight": curated.weights}
+        else:
+            arrays = {"indptr": d.csr.indptr, "indices": d.csr.indices, "values": d.csr.data,
+                      "n_rows": np.array([d.n_users]), "weight": curated.weights}
+    else:
+        arrays = {**_ids(full), "kept": report.kept, "reason": report.reason, "weight": full.weights}
+        if report.scores is not None:
+            arrays["score"] = report.scores
     (out / "curation.json").unlink(missing_ok=True)  # an old marker must not vouch for new arrays
     save_npz(out / "samples.npz", **arrays)
-    meta = {"format": FORMAT, "dataset": dataset, "protocol": protocol, "kind": full.kind,
-            "fingerprint": fingerprint(full), "reasons": list(REASONS), **report.summary(), **(extra or {})}
+    summary = report.summary()
+    if regenerated:  # the kept mask over the input is all False by construction: say what was made instead
+        rows = curated.data.store.n_users if hasattr(curated.data, "store") else curated.data.n_users
+        summary = {**summary, "output_samples": len(curated), "n_sequences": int(rows)}
+    meta = {"format": FORMAT_REGENERATED if regenerated else FORMAT, "dataset": dataset, "protocol": protocol,
+            "kind": full.kind, "fingerprint": fingerprint(full), "reasons": list(REASONS), **summary,
+            **(extra or {}), "regenerated": regenerated}
     write_json(out / "curation.json", meta)
     return out
 
@@ -56,13 +85,16 @@ def load_curated(folder: str | Path, split: SplitData) -> tuple[TrainingSet, dic
         raise DataFormatError(f"{folder} is not a complete curation folder (no curation.json); "
                               "write one with `recsift curate ... --out DIR`")
     meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise DataFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} (expected {FORMAT})")
+    if meta.get("format") not in (FORMAT, FORMAT_REGENERATED):
+        raise DataFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} "
+                              f"(expected {FORMAT} or {FORMAT_REGENERATED})")
     full = split.training_set(meta["kind"])
     if fingerprint(full) != meta["fingerprint"] or meta.get("dataset") != split.name:
         raise DataFormatError(
             f"{folder} was curated from dataset {meta.get('dataset')!r} ({meta.get('protocol')}) with a different "
             f"training set than {split.name!r} ({split.protocol}) has now; curate again for this dataset and split")
+    if meta.get("regenerated"):
+        return _load_regenerated(folder, split, full, meta), meta
     with np.load(folder / "samples.npz") as z:
         kept = z["kept"].astype(bool)
         weight = z["weight"]
@@ -72,3 +104,33 @@ def load_curated(folder: str | Path, split: SplitData) -> tuple[TrainingSet, dic
     curated = TrainingSet(full.data.subset(idx), weight[idx], {**full.provenance, "curation": str(folder),
                                                                "curator": meta.get("method")})
     return curated, meta
+
+
+def _load_regenerated(folder: Path, split: SplitData, full: TrainingSet, meta: dict[str, Any]) -> TrainingSet:
+    from ..data import SequenceSamples, SequenceStore
+
+    prov = {**full.provenance, "curation": str(folder), "curator": meta.get("method"), "regenerated": True}
+    if meta["kind"] == "matrix":
+        return _load_regenerated_matrix(folder, split, prov)
+    with np.load(folder / "samples.npz") as z:
+        a = {k: z[k] for k in ("indptr", "items", "user", "pos", "sample_id", "weight")}
+    if len(a["items"]) and (a["items"].min() < 1 or a["items"].max() > split.n_items):
+        raise DataFormatError(f"{folder}/samples.npz holds item ids outside 1..{split.n_items}")
+    store = SequenceStore(a["indptr"].astype(np.int64), a["items"].astype(np.int64), split.n_items)
+    samples = SequenceSamples(store, a["user"].astype(np.int64), a["pos"].astype(np.int64),
+                              a["sample_id"].astype(np.int64))
+    return TrainingSet(samples, a["weight"], prov)
+
+
+def _load_regenerated_matrix(folder: Path, split: SplitData, prov: dict[str, Any]) -> TrainingSet:
+    import scipy.sparse as sp
+
+    from ..data import InteractionMatrix
+
+    with np.load(folder / "samples.npz") as z:
+        a = {k: z[k] for k in ("indptr", "indices", "values", "n_rows", "weight")}
+    if len(a["indices"]) and (a["indices"].min() < 1 or a["indices"].max() > split.n_items):
+        raise DataFormatError(f"{folder}/samples.npz holds item ids outside 1..{split.n_items}")
+    csr = sp.csr_matrix((a["values"].astype(np.float32), a["indices"], a["indptr"]),
+                        shape=(int(a["n_rows"][0]), split.n_items + 1))
+    return TrainingSet(InteractionMatrix(csr), a["weight"], prov)

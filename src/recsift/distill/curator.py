@@ -42,4 +42,5 @@ def distill_cf_curator(train_set: TrainingSet, ctx: CurationContext, budget: Bud
     extra: dict[str, Any] = {k: info[k] for k in ("n_users", "best_step", "best_valid", "lam", "steps_run",
                                                    "seconds_per_step")}
     extra["real_users"] = n_real
+    extra["fraction_kept"] = mu / n_real  # the x-axis of the paper's figure: synthetic users / real users
     return Transformed(ts, kept=None, extra=extra)

@@ -61,6 +61,8 @@ class CuratorEntry(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="the curator's keyword parameters")
     unit: Literal["sample", "user"] = Field("sample", description="selection unit: prefix sample or whole user/session")
     coverage: bool | None = Field(None, description="keep an item-coverage set first; None = the curator's default")
+    budget_in: Literal["units", "targets"] = Field(
+        "units", description="what a budget counts: selection units, or training targets kept (in whole units)")
     label: str | None = Field(None, description="name in the results table (default: name and params)")
 
 
@@ -215,6 +217,7 @@ class CuratorRef:
     params: dict[str, Any]
     unit: str
     coverage: bool | None
+    budget_in: str = "units"
 
     @property
     def needs_probe(self) -> bool:
@@ -275,6 +278,14 @@ def resolve(cfg: ExperimentConfig) -> ResolvedExperiment:
     if kind == "any":
         raise ConfigError(f"probe model {cfg.probe.model!r} is not trained by gradient descent and records no training "
                           "dynamics; use a neural model such as gru4rec or sasrec")
+    from ..curators import get_curator
+
+    for c in curators:
+        need = getattr(get_curator(c.method), "kind", None)
+        if need not in (None, kind):
+            raise ConfigError(f"curator {c.method!r} works on a {need} training set but the curated sets are {kind}s "
+                              f"(probe {cfg.probe.model!r}); set `probe: {{model: "
+                              f"{'bpr' if need == 'matrix' else 'gru4rec'}}}` or run it in a separate experiment")
     for name, _ in models:
         k = _kind(name)
         if k not in (kind, "any"):
@@ -345,7 +356,7 @@ def _curator(c: CuratorEntry) -> CuratorRef:
             get_model_class(expert)
     label = c.label or (c.name if not c.params else
                         f"{c.name}(" + ",".join(f"{k}={v}" for k, v in sorted(c.params.items())) + ")")
-    return CuratorRef(label, method, params, c.unit, c.coverage)
+    return CuratorRef(label, method, params, c.unit, c.coverage, c.budget_in)
 
 
 def _metrics(names: list[str]) -> list[str]:

@@ -153,11 +153,11 @@ def _check_budgets(exp: ResolvedExperiment, split: Any) -> None:
     from ..curators.units import unit_index
 
     full = split.training_set(exp.kind)
-    for unit in dict.fromkeys(c.unit for c in exp.curators):
-        n_units = unit_index(full, unit)[1]
+    for unit, by in dict.fromkeys((c.unit, c.budget_in) for c in exp.curators):
+        n_units = len(full) if by == "targets" else unit_index(full, unit)[1]
         for b in exp.budgets:
             try:
-                b.resolve(n_units, unit)
+                b.resolve(n_units, "target" if by == "targets" else unit)
             except BudgetError as e:
                 raise BudgetError(f"dataset {split.name!r}: {e}") from None
 
@@ -170,6 +170,8 @@ def _curation_step(data: tuple, cur: Any, budget: str, seed: int) -> Step:
     inputs = {"step": "curation", "format": FORMAT, "data": dkey, "kind": exp.kind, "method": cur.method,
               "params": cur.params, "unit": cur.unit, "coverage": cur.coverage, "budget": budget, "seed": seed,
               "probe": probe if cur.needs_probe else None}
+    if cur.budget_in != "units":  # only then, so that the keys of existing runs stay the same
+        inputs["budget_in"] = cur.budget_in
     return _step("curation", inputs, f"{ref.label or name} {cur.label} @ {budget} seed {seed}",
                  f"{name}-{_curation_slug(cur, budget, seed)}", data)
 
@@ -252,7 +254,8 @@ def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
     full = split.training_set(inp["kind"])
     probe = inp["probe"]
     ctx = CurationContext(split=split, seed=inp["seed"], unit=inp["unit"], coverage=inp["coverage"],
-                          cache_dir=Path(step.runs_dir) / "probes" / step.data_key)
+                          cache_dir=Path(step.runs_dir) / "probes" / step.data_key,
+                          budget_in=inp.get("budget_in", "units"))
     if probe:
         ctx.probe, ctx.probe_params = probe["model"], dict(probe["params"])
         ctx.probe_config = TrainConfig(**probe["train"])
@@ -270,9 +273,11 @@ def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
     if reused:
         seconds += float(json.loads(probe_json.read_text()).get("seconds", 0.0))
     save_curation(step.folder, full, report, dataset=split.name, protocol=split.protocol,
-                  extra={"step_key": step.key})
+                  extra={"step_key": step.key}, curated=kept)
     save_explain(Path(step.folder) / EXPLAIN, split, full, ctx, seed=inp["seed"])
-    return {"kept_samples": len(kept), "n_samples": len(full), "fraction_kept": len(kept) / len(full),
+    # a regenerating curator may say what its "fraction kept" is (Distill-CF: synthetic / real users)
+    fraction = float(report.extra.get("fraction_kept", len(kept) / len(full)))
+    return {"kept_samples": len(kept), "n_samples": len(full), "fraction_kept": fraction,
             "curation_seconds": round(seconds, 3), "probe_reused": reused, "probe_key": pkey}
 
 
@@ -315,7 +320,7 @@ def _retrain(step: Step, mem: PeakMemory) -> dict[str, Any]:
     split = _split_of(step)
     if step.upstream is None:
         train_set = split.training_set(inp["kind"])
-        n_samples, curation_seconds = len(train_set), 0.0
+        n_samples, curation_seconds, fraction = len(train_set), 0.0, 1.0
     else:
         if not is_done(step.upstream):
             raise DataFormatError(f"retrain step {step.label} needs the curation in {step.upstream}, which is not "
@@ -323,12 +328,13 @@ def _retrain(step: Step, mem: PeakMemory) -> dict[str, Any]:
         train_set, _ = load_curated(step.upstream, split)
         cur = read_marker(step.upstream)
         n_samples, curation_seconds = cur["n_samples"], cur["curation_seconds"]
+        fraction = cur.get("fraction_kept", len(train_set) / n_samples)
     cfg = train_api.TrainConfig(**inp["train"])
     res = train_api.train_model(split, inp["model"], cfg, train_set=train_set, model_params=dict(inp["params"]))
     save_npz(Path(step.folder) / "per_user.npz", users=res.test_users, **res.test_per_case)
     result = {"dataset": split.name, "protocol": split.protocol, "model": inp["model"], "params": inp["params"],
               "metrics": res.test, "valid": res.valid, "kept_samples": len(train_set), "n_samples": n_samples,
-              "fraction_kept": len(train_set) / n_samples, "curation_seconds": curation_seconds,
+              "fraction_kept": fraction, "curation_seconds": curation_seconds,
               "retrain_seconds_per_epoch": res.train_seconds_per_epoch, "epochs_run": len(res.history),
               "best_epoch": res.best_epoch, "peak_rss_mb": mem.mb(), "layout": res.layout, "device": res.device,
               "mask_history": res.extra.get("mask_history"), "pid": os.getpid(), "step_key": step.key}

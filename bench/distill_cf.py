@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--select-metric", default="ndcg@10", help="validation metric (λ, best step) for both methods")
     ap.add_argument("--noise", default="shifted", choices=["shifted", "independent"],
                     help="Gumbel noise: shared pool with per-user shifts, or fully independent draws")
+    ap.add_argument("--learners", default="",
+                    help="other user-free learners (e.g. ease,itemknn) also trained on full, User-RNS and distilled data")
     ap.add_argument("--name", default="distill_cf")
     args = ap.parse_args()
     if not os.environ.get("RECSIFT_DATA_DIR"):
@@ -62,9 +64,10 @@ def main() -> None:
         full_fit_s = time.perf_counter() - t0
         row = {"dataset": name, "users": args.users, "full": {"lam": full_model.lam_, "fit_s": full_fit_s,
                                                               "test": proto.test(full_model)}}
-        rns = []
+        rns, rns_sets, dist_sets = [], [], []
         for seed in [int(s) for s in args.rns_seeds.split(",") if s]:
             sub, _ = curate(full, "random", args.users, CurationContext(split=split, seed=seed, unit="user"))
+            rns_sets.append(sub)
             m = InfiniteAE(lambdas=DISTILL_LAMBDAS, select_metric=args.select_metric).fit(sub, split.valid)
             rns.append({"seed": seed, "lam": m.lam_, "test": proto.test(m)})
         row["user_rns"] = {"runs": rns, **mean_std([r["test"] for r in rns])}
@@ -73,6 +76,7 @@ def main() -> None:
             ts, info = distill_cf(full, args.users, valid=split.valid, steps=args.steps, seed=seed,
                                   select_metric=args.select_metric, max_seconds=60 * args.max_minutes,
                                   noise=args.noise)
+            dist_sets.append(ts)
             t1 = time.perf_counter()
             m = InfiniteAE(lam=info["lam"]).fit(ts)
             fit_s = time.perf_counter() - t1
@@ -83,6 +87,7 @@ def main() -> None:
                                                  "seconds", "history")}})
             print(json.dumps({k: v for k, v in dist[-1].items() if k != "history"}))
         row["distill_cf"] = {"runs": dist, **mean_std([d["test"] for d in dist])}
+        row["learners"] = other_learners(args, split, proto, full, rns_sets, dist_sets)
         row["peak_rss_mb"] = peak_rss_mb()
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k not in ("distill_cf", "user_rns")}))
@@ -97,8 +102,38 @@ def main() -> None:
                f"{', '.join('%d (%d)' % (x['steps_run'], x['best_step']) for x in runs)} | "
                f"{statistics.median(x['seconds_per_step'] for x in runs):.2f} | "
                f"{statistics.median(x['fit_on_distilled_s'] for x in runs):.2f} / {r['full']['fit_s']:.2f} |\n")
+    if args.learners:
+        md += ("\nOther learners trained on the same data (test nDCG@10, mean ± std over the runs; ∞-AE as above):\n\n"
+               "| dataset | learner | full data | User-RNS | Distill-CF |\n|---|---|---|---|---|\n")
+        for r in rows:
+            for name, v in r["learners"].items():
+                md += (f"| {r['dataset']} | {name} | {v['full']['ndcg@10']:.2f} | "
+                       + " | ".join(f"{v[k]['mean']['ndcg@10']:.2f} ± {v[k]['std']['ndcg@10']:.2f}"
+                                    for k in ("user_rns", "distill_cf")) + " |\n")
     write_result(args.name, {"rows": rows, "args": vars(args)}, md)
     print(md)
+
+
+def other_learners(args, split, proto, full, rns_sets, dist_sets) -> dict:
+    """Each extra learner (a registered user-free CF model, λ/k on validation where it has one)
+    on the full data, on every User-RNS sample and on every distilled support."""
+    import inspect
+
+    from recsift.models import build_model
+
+    out = {}
+    for name in [x for x in args.learners.split(",") if x]:
+        def fit_test(ts):
+            m = build_model(name)
+            tunes = "valid" in inspect.signature(m.fit).parameters
+            m.fit(ts, **({"valid": split.valid} if tunes else {}))
+            return proto.test(m)
+
+        out[name] = {"full": fit_test(full), "user_rns": mean_std([fit_test(t) for t in rns_sets]),
+                     "distill_cf": mean_std([fit_test(t) for t in dist_sets])}
+        print(json.dumps({"learner": name, "full": out[name]["full"]["ndcg@10"],
+                          "distill_cf": out[name]["distill_cf"]["mean"]["ndcg@10"]}), flush=True)
+    return out
 
 
 if __name__ == "__main__":

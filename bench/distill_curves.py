@@ -58,7 +58,8 @@ def run_sampler(full, split, proto, sampler: str, budget, seed: int, args) -> di
     from recsift.train import TrainConfig
 
     method, unit = SAMPLERS[sampler]
-    ctx = CurationContext(split=split, seed=seed, unit=unit,
+    # the probe cache lets SVP-CF train its proxy once per seed and dataset, not once per budget
+    ctx = CurationContext(split=split, seed=seed, unit=unit, cache_dir=Path(args.cache_dir),
                           probe_config=TrainConfig(epochs=5, patience=None, batch_size=1024, lr=1e-3))
     params = {"steps": args.steps, "max_seconds": 60 * args.max_minutes} if method == "distill_cf" else {}
     t0 = time.perf_counter()
@@ -75,6 +76,8 @@ def seeds_for(sampler: str, args) -> list[int]:
         return ints(args.distill_seeds)
     if sampler == "head_users":
         return [0]  # deterministic
+    if sampler == "svp_cf" and args.svp_seeds:
+        return ints(args.svp_seeds)
     return ints(args.seeds)
 
 
@@ -175,6 +178,8 @@ def main() -> None:
     ap.add_argument("--users", default="100,500,2000")
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the random samplers")
     ap.add_argument("--distill-seeds", default="0")
+    ap.add_argument("--svp-seeds", default="", help="SVP-CF seeds (default: --seeds); its proxy trains once per seed")
+    ap.add_argument("--cache-dir", default="runs/bench-probe-cache", help="probe cache (SVP-CF's proxy)")
     ap.add_argument("--steps", type=int, default=200, help="Distill-CF steps (reference: 500, patience 150)")
     ap.add_argument("--max-minutes", type=float, default=4.0, help="cap on one Distill-CF run")
     ap.add_argument("--name", default=None)

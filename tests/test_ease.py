@@ -42,5 +42,5 @@ def test_lambda_on_validation_and_distilled_training():
 def test_bad_input():
     with pytest.raises(ConfigError, match="lam"):
         EASE(lam=0)
-    with pytest.raises(ConfigError, match="matrix"):
-        EASE(lam=1).fit(load_split("synthetic").training_set("sequence"))
+    seq = load_split("synthetic").training_set("sequence")  # prefix samples count as user x target
+    assert EASE(lam=1).fit(seq).B_.shape[0] == seq.data.store.n_items + 1

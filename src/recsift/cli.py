@@ -457,10 +457,9 @@ def run(
 @app.command("models")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the registered models with their default hyper-parameters."""
-    from .models import MODELS
-    from .models.registry import load_plugins
+    from .models import MODELS, list_models
 
-    load_plugins()
+    list_models()  # loads the model plugins (infae)
     rows = []
     for name, cls in sorted(MODELS.items()):
         hp = cls.hparams() if hasattr(cls, "hparams") else {}

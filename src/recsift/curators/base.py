@@ -22,6 +22,7 @@ from ..data import Budget, SplitData, TrainingSet
 from ..errors import ConfigError, unknown_name
 from ..scoring import ScoreInputs
 from ..train import TrainConfig
+from ..utils.plugins import load_plugins, lookup
 from .units import unit_index, unit_items
 
 log = logging.getLogger(__name__)
@@ -155,27 +156,13 @@ def register_curator(name: str, *, transform: bool = False, kind: str | None = N
 PLUGINS: tuple[str, ...] = ("recsift.distill", "recsift.disclose", "recsift.regen")
 
 
-def load_plugins() -> None:
-    import importlib
-    import importlib.util
-
-    for mod in PLUGINS:
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
-
-
 def list_curators() -> list[str]:
-    load_plugins()
+    load_plugins(PLUGINS)
     return sorted(CURATORS)
 
 
 def get_curator(name: str) -> SelectFn:
-    if name not in CURATORS:
-        load_plugins()
-    try:
-        return CURATORS[name]
-    except KeyError:
-        raise unknown_name("curator", name, CURATORS) from None
+    return lookup(CURATORS, name, "curator", PLUGINS)
 
 
 @dataclass(frozen=True)
@@ -195,7 +182,7 @@ def resolve_method(method: str, params: dict[str, Any]) -> tuple[str, dict[str, 
     from ..scoring import SCORES
 
     if method not in CURATORS:
-        load_plugins()
+        load_plugins(PLUGINS)
     if method in CURATORS:
         return method, params
     if method in SCORES:

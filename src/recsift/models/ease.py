@@ -43,13 +43,16 @@ class EASE:
         self.B_: torch.Tensor | None = None
 
     def fit(self, train: TrainingSet, valid: EvalCases | None = None, *, mask_history: bool = True) -> EASE:
-        if isinstance(train.data, SequenceSamples):
-            raise ConfigError("ease trains on a user x item matrix: pass split.training_set('matrix')")
-        x = train.data.csr.copy()
+        d = train.data
+        if isinstance(d, SequenceSamples):  # prefix samples: each user's (weighted) training targets
+            n = d.store.n_items
+            x = sp.csr_matrix((train.weights, (d.user, d.targets)), shape=(int(d.user.max(initial=-1)) + 1, n + 1))
+        else:
+            x = d.csr.copy()
+            x.data = x.data * train.weights
         if x.shape[1] - 1 > MAX_ITEMS:
             raise ConfigError(f"ease: {x.shape[1] - 1} items need a {x.shape[1] - 1}² Gram matrix; the limit is "
                               f"{MAX_ITEMS} items — keep the most popular items first")
-        x.data = x.data * train.weights
         gram = torch.from_numpy(np.asarray((x.T @ x).todense(), dtype=np.float64))
         if self.lam is not None or valid is None:
             self.lam_ = float(self.lam if self.lam is not None else 500.0)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import ConfigError, unknown_name
+from ..errors import ConfigError
+from ..utils.plugins import load_plugins, lookup
 
 T = TypeVar("T")
 MODELS: dict[str, type] = {}
@@ -28,28 +29,16 @@ def register_model(name: str) -> Callable[[type[T]], type[T]]:
 
 #: modules outside ``recsift.models`` that register models (imported on first need, so that
 #: ``recsift.models`` does not import the method families that build on it)
-PLUGINS = ("recsift.distill",)
-
-
-def load_plugins() -> None:
-    import importlib
-
-    for mod in PLUGINS:
-        importlib.import_module(mod)
+PLUGINS: tuple[str, ...] = ("recsift.distill",)
 
 
 def list_models() -> list[str]:
-    load_plugins()
+    load_plugins(PLUGINS)
     return sorted(MODELS)
 
 
 def get_model_class(name: str) -> type:
-    if name not in MODELS:
-        load_plugins()
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise unknown_name("model", name, MODELS) from None
+    return lookup(MODELS, name, "model", PLUGINS)
 
 
 def build_model(name: str, **params: Any) -> Any:

@@ -312,3 +312,32 @@ def test_the_embedding_sample_is_independent_of_the_random_curator(built, runs):
         assert len(rows) == 500 < len(kept)
         share = kept[rows].mean()  # about the kept fraction (0.5) for an independent sample
         assert abs(share - kept.mean()) < 0.1, share
+
+
+def _browser() -> str | None:
+    return next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+def test_report_renders_in_headless_chromium(built, tmp_path):
+    """The page opens in a real browser: every figure decodes, tables render, a narrow-screen
+    screenshot is taken. Under CI a missing browser is a failure (.ci/run installs chromium)."""
+    import os
+    import subprocess
+
+    browser = _browser()
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no chromium found: .ci/run installs Debian's chromium for this test")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    out, page = built
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
+    dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
+    loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
+    assert total == len(page.imgs) > 0 and loaded == total
+    assert int(re.search(r'data-tables-with-rows="(\d+)"', dom).group(1)) >= 4
+    shot = tmp_path / "narrow.png"
+    subprocess.run([*flags, "--window-size=390,1400", f"--screenshot={shot}", out.as_uri()], capture_output=True,
+                   timeout=180)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

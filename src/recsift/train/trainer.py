@@ -159,6 +159,8 @@ class SequenceTrainer(Trainer):
             self.batcher = PrefixBatcher(train, cfg.max_len, cfg.batch_size, pad_left=m.pad_left)
         self.layout = layout
         self.n_train = len(train)
+        if hasattr(m, "prepare_data"):  # models that precompute from their training data (DR4SR's item graph)
+            m.prepare_data(train)
 
     def _represent(self, b) -> torch.Tensor:
         if self.layout == "all-prefix":

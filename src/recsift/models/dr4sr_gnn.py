@@ -1,0 +1,125 @@
+"""DR4SR's "GNN" backbone: a global item-transition graph in front of a SASRec encoder.
+
+Paper: Yin et al., "Dataset Regeneration for Sequential Recommendation", KDD 2024 (the GNN
+target model of its tables). Reference: ``USTC-StarTeam/DR4SR``, the GNN model and its graph
+builder (ALGORITHMS.md §3.7). Not SR-GNN (no per-session graphs, no gated GNN).
+
+* Graph, built from the training sequences the model is trained on (the trainer calls
+  ``prepare_data(train_set)`` before the first epoch): edge ``i -> j`` with weight
+  ``1 / distance`` for every ``j`` within the next ``window`` (2) positions, summed over
+  occurrences; symmetrised (``A + A^T``); self-loops added; every row divided by its number of
+  neighbours (non-zeros), not by its weight sum.
+* Item embeddings propagated LightGCN-style, ``E_{l+1} = A E_l`` for ``gnn_layers`` (3) layers,
+  averaged over ``E_0..E_L``. The propagated table is both the encoder's input table and the
+  (tied) output table.
+* Encoder: SASRec's (``sasrec.py``) with the reference's sizes: 2 layers, 2 heads, FFN 128,
+  dropout 0.5.
+
+Deviations: without ``prepare_data`` (a model used before any training set was seen) the
+graph is the identity, i.e. plain SASRec with FFN 128. The padding row has no edges. One
+propagation is computed per forward call and reused by the scoring calls that follow it (as
+long as the item table has not changed since).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data import SequenceSamples, TrainingSet
+from .layers import check_length
+from .registry import register_model
+from .sasrec import SASRec
+
+
+def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2) -> torch.Tensor:
+    """Row-normalised symmetric item graph ``[n_items + 1]^2`` (sparse COO tensor) of CSR sequences.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> a = transition_graph(np.array([0, 3]), np.array([1, 2, 3]), 3).to_dense()
+    >>> [round(float(x), 3) for x in a[1]]
+    [0.0, 0.333, 0.333, 0.167]
+    """
+    import scipy.sparse as sp
+
+    seq_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    pos = np.arange(len(items))
+    rows, cols, vals = [], [], []
+    for d in range(1, window + 1):
+        ok = pos + d < indptr[1:][seq_of]
+        rows.append(items[pos[ok]])
+        cols.append(items[pos[ok] + d])
+        vals.append(np.full(int(ok.sum()), 1.0 / d))
+    n = n_items + 1
+    a = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+    a = a + a.T
+    eye = np.ones(n)
+    eye[0] = 0.0
+    a = (a + sp.diags(eye)).tocsr()
+    a.sum_duplicates()
+    nnz = np.maximum(np.diff(a.indptr), 1)
+    a = sp.diags(1.0 / nnz) @ a
+    a = a.tocoo().astype(np.float32)
+    idx = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(a.data), (n, n), check_invariants=True).coalesce()
+
+
+@register_model("dr4sr_gnn")
+class DR4SRGNN(SASRec):
+    """Global-graph propagated item embeddings + SASRec encoder (DR4SR's GNN backbone)."""
+
+    paper = "Yin et al., Dataset Regeneration for Sequential Recommendation, KDD 2024 (GNN backbone)"
+
+    def __init__(self, n_items: int, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
+                 hidden_size: int = 64, inner_size: int = 128, hidden_dropout_prob: float = 0.5,
+                 attn_dropout_prob: float = 0.5, hidden_act: str = "gelu", layer_norm_eps: float = 1e-12,
+                 initializer_range: float = 0.02, gnn_layers: int = 3, graph_window: int = 2) -> None:
+        super().__init__(n_items, max_len, n_layers, n_heads, hidden_size, inner_size, hidden_dropout_prob,
+                         attn_dropout_prob, hidden_act, layer_norm_eps, initializer_range)
+        self.gnn_layers, self.graph_window = int(gnn_layers), int(graph_window)
+        self.graph: torch.Tensor | None = None
+        self._table: tuple[int, bool, torch.Tensor] | None = None
+
+    def prepare_data(self, train_set: TrainingSet) -> None:
+        """Build the item graph from the sequences of ``train_set`` (called by the trainer)."""
+        d = train_set.data
+        if not isinstance(d, SequenceSamples):
+            return
+        users = np.unique(d.user)
+        st = d.store
+        lens = st.indptr[users + 1] - st.indptr[users]
+        idx = np.repeat(st.indptr[users], lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        self.graph = transition_graph(np.concatenate([[0], np.cumsum(lens)]), st.items[idx], self.n_items,
+                                      self.graph_window).to(self.item_embedding.weight.device)
+        self._table = None
+
+    def propagated(self) -> torch.Tensor:
+        """``mean(E_0, A E_0, ..., A^L E_0)``; cached per forward call while the table is unchanged."""
+        w = self.item_embedding.weight
+        key = (w._version, torch.is_grad_enabled())
+        if self._table is not None and self._table[:2] == key:
+            return self._table[2]
+        if self.graph is None:
+            out = w
+        else:
+            g = self.graph if self.graph.device == w.device else self.graph.to(w.device)
+            layers, x = [w], w
+            for _ in range(self.gnn_layers):
+                x = torch.sparse.mm(g, x)
+                layers.append(x)
+            out = torch.stack(layers).mean(0)
+        self._table = (*key, out)
+        return out
+
+    def _embed(self, seq: torch.Tensor) -> torch.Tensor:
+        check_length(seq, self.max_len, "dr4sr_gnn")
+        self._table = None  # a forward call starts a fresh propagation (its own autograd graph)
+        pos = self.position_embedding.weight[: seq.size(1)]
+        return self.dropout(self.LayerNorm(self.propagated()[seq] + pos))
+
+    def output_embedding(self) -> torch.Tensor:
+        return self.propagated()
+
+
+__all__ = ["DR4SRGNN", "transition_graph"]

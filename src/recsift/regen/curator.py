@@ -1,0 +1,208 @@
+"""Curators ``dr4sr`` and ``dr4sr_plus``: regenerate the training set (and weight it).
+
+``dr4sr``: mine patterns from the training sequences (`patterns.py`), pre-train the regenerator
+on (sequence -> pattern) pairs (`regenerator.py`), regenerate patterns from every sequence by
+hybrid inference (`inference.py`), and return one `TrainingSet` whose sequences are
+
+* the original training sequences, ``original_copies`` times (segment 0),
+* the mined patterns (segment 1, if ``include_patterns``),
+* the distinct regenerated patterns of length >= 2 (segment 2, if ``include_regenerated``),
+
+each trained as every prefix -> next item (the DR4SR sequence-to-sequence sample). The released
+pipeline puts the original data in twice (``original_copies=2``); the default here is once, and
+``original_copies=2, include_patterns=False, include_regenerated=False`` is the "original data
+doubled" control. ``include_regenerated=False, original_copies=0`` is the "patterns as the
+dataset" ablation; ``diversity=False`` the "without diversity promoter" one.
+
+``dr4sr_plus``: the same data, weighted for one target model by the bi-level personalizer
+(`personalizer.py`); the mined patterns keep weight 1.
+
+Neither takes a budget. The regenerated data is cached in ``ctx`` (per training set, seed and
+regeneration parameters), so ``dr4sr_plus`` for several target models regenerates once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..curators.base import CurationContext, Transformed, fingerprint, register_curator
+from ..data import SequenceSamples, SequenceStore, TrainingSet
+from ..errors import ConfigError
+from ..train import TrainConfig
+from .inference import regenerate, unique_sequences
+from .patterns import mine_patterns
+from .personalizer import BilevelConfig, sample_weights, train_bilevel
+from .regenerator import RegenConfig, Regenerator, embedding_from, pretrain, source_tokens, target_tokens
+
+log = logging.getLogger(__name__)
+SEGMENTS = ("original", "pattern", "regenerated")
+
+
+@dataclass
+class Regenerated:
+    """A regenerated training set, the segment of each of its sequences, and what it cost."""
+
+    train_set: TrainingSet
+    segment: np.ndarray  # int8 per sequence of the new store (index into SEGMENTS)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_segment(self) -> np.ndarray:
+        return self.segment[self.train_set.data.user]
+
+
+def _sequences(train_set: TrainingSet) -> tuple[np.ndarray, np.ndarray, int]:
+    """CSR of the whole sequences of the users present in ``train_set``."""
+    d = train_set.data
+    if not isinstance(d, SequenceSamples):
+        raise ConfigError("dr4sr regenerates sequences; it needs a sequential training set (prefix samples)")
+    users = np.unique(d.user)
+    st = d.store
+    lens = st.indptr[users + 1] - st.indptr[users]
+    idx = np.repeat(st.indptr[users] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
+    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64), st.items[idx], st.n_items
+
+
+def _concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    lens = np.concatenate([np.diff(p[0]) for p in parts])
+    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64), np.concatenate([p[1] for p in parts])
+
+
+def _init_table(train_set: TrainingSet, n_items: int, epochs: int, ctx: CurationContext, d: int) -> torch.Tensor:
+    """Item table of a SASRec trained ``epochs`` epochs on ``train_set`` (the reference initialises
+    the regenerator's embeddings from a pre-trained SASRec)."""
+    from ..models.registry import build_model
+    from ..train.trainer import SequenceTrainer
+
+    net = build_model("sasrec", n_items=n_items, max_len=ctx.max_len, hidden_size=d)
+    cfg = TrainConfig(epochs=epochs, batch_size=256, loss="bce", patience=None, seed=ctx.seed, max_len=ctx.max_len)
+    SequenceTrainer(net, cfg).fit(train_set, None, mask_history=False)
+    return embedding_from(net.item_embedding.weight, n_items)
+
+
+def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: int = 5, min_support: int = 2,
+                       max_patterns: int = 10, k_memories: int = 5, epochs: int = 40, diversity: bool = True,
+                       gamma: float = 0.3, restrictive_steps: int = 0, max_steps: int = 25, init_epochs: int = 0,
+                       original_copies: int = 1, include_patterns: bool = True, include_regenerated: bool = True,
+                       decode_batch: int = 512) -> Regenerated:
+    """DR4SR's regenerated training set for ``train_set`` (see the module docstring); memoised in ``ctx``."""
+    args = dict(window=window, min_support=min_support, max_patterns=max_patterns, k_memories=k_memories,
+                epochs=epochs, diversity=diversity, gamma=gamma, restrictive_steps=restrictive_steps,
+                max_steps=max_steps, init_epochs=init_epochs, original_copies=original_copies,
+                include_patterns=include_patterns, include_regenerated=include_regenerated)
+    if original_copies < 0:
+        raise ConfigError(f"original_copies must be >= 0, got {original_copies}")
+    key = f"dr4sr|{fingerprint(train_set)}|{ctx.seed}|{sorted(args.items())}"
+    if key in ctx._memo:
+        return ctx._memo[key]
+    indptr, items, n_items = _sequences(train_set)
+    parts = [(indptr, items)] * original_copies
+    segment = [np.zeros(len(indptr) - 1, np.int8)] * original_copies
+    info: dict[str, Any] = {"n_sequences": len(indptr) - 1}
+    if include_patterns or include_regenerated:
+        t0 = time.perf_counter()
+        mined = mine_patterns(indptr, items, window=window, min_support=min_support, max_per_seq=max_patterns,
+                              seed=ctx.seed)
+        info.update(mine_seconds=time.perf_counter() - t0, n_patterns=len(mined), n_pairs=len(mined.pair_seq))
+        if include_patterns and len(mined):
+            parts.append((mined.indptr, mined.items))
+            segment.append(np.ones(len(mined), np.int8))
+        if include_regenerated and len(mined):
+            cfg = RegenConfig(k_memories=k_memories, epochs=epochs, diversity=diversity, max_src=ctx.max_len)
+            torch.manual_seed(ctx.seed)
+            init = _init_table(train_set, n_items, init_epochs, ctx, cfg.d_model) if init_epochs else None
+            model = Regenerator(n_items, cfg, init, max_tgt=int(mined.lengths.max()) + 2)
+            src = source_tokens(indptr, items, mined.pair_seq, cfg.max_src, n_items)
+            tgt = target_tokens(mined.indptr, mined.items, mined.pair_pattern, n_items)
+            t0 = time.perf_counter()
+            info["pretrain_history"] = pretrain(model, src, tgt, seed=ctx.seed)
+            info["pretrain_seconds"] = time.perf_counter() - t0
+            out = regenerate(model, indptr, items, gamma=gamma, max_steps=max_steps,
+                             restrictive_steps=restrictive_steps, batch_size=decode_batch, seed=ctx.seed)
+            info["inference_seconds"] = out["seconds"]
+            uind, uitems = unique_sequences(out["indptr"], out["items"], min_len=2)
+            info.update(n_decoded=len(out["source"]), n_regenerated=len(uind) - 1)
+            if len(uind) > 1:
+                parts.append((uind, uitems))
+                segment.append(np.full(len(uind) - 1, 2, np.int8))
+    if not parts:
+        raise ConfigError("the regenerated training set is empty: keep original_copies >= 1 or include patterns")
+    ind, its = _concat(parts)
+    store = SequenceStore(ind, its, n_items)
+    seg = np.concatenate(segment)
+    info["sequences_per_segment"] = {s: int((seg == i).sum()) for i, s in enumerate(SEGMENTS)}
+    ts = TrainingSet(SequenceSamples.all_prefixes(store), provenance={**train_set.provenance, "regenerated": True})
+    res = Regenerated(ts, seg, info)
+    ctx._memo[key] = res
+    return res
+
+
+def _regen_args(params: dict[str, Any]) -> dict[str, Any]:
+    """The curator's keyword arguments that `regenerate_dataset` takes."""
+    import inspect
+
+    names = [p.name for p in inspect.signature(regenerate_dataset).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return {k: params[k] for k in names if k in params}
+
+
+def _no_budget(name: str, budget: Any) -> None:
+    if budget is not None:
+        raise ConfigError(f"curator {name!r} regenerates the training set and takes no budget; leave it out")
+
+
+def _public(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if k != "pretrain_history"}
+
+
+@register_curator("dr4sr", transform=True)
+def dr4sr(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, window: int = 5, min_support: int = 2,
+          max_patterns: int = 10, k_memories: int = 5, epochs: int = 40, diversity: bool = True, gamma: float = 0.3,
+          restrictive_steps: int = 0, max_steps: int = 25, init_epochs: int = 0, original_copies: int = 1,
+          include_patterns: bool = True, include_regenerated: bool = True) -> Transformed:
+    """DR4SR (Yin et al., KDD 2024): the regenerated training set, weight 1 everywhere.
+
+    Example
+    -------
+    >>> from recsift.curators import curate, CurationContext
+    >>> from recsift.data import load_split
+    >>> split = load_split("synthetic")
+    >>> ts, rep = curate(split.training_set(), "dr4sr", None, CurationContext(split=split), epochs=1)  # doctest: +SKIP
+    """
+    _no_budget("dr4sr", budget)
+    res = regenerate_dataset(train_set, ctx, **_regen_args(locals()))
+    return Transformed(res.train_set, kept=None, extra=_public(res.info))
+
+
+@register_curator("dr4sr_plus", transform=True)
+def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, target: str = "sasrec",
+               window: int = 5, min_support: int = 2, max_patterns: int = 10, k_memories: int = 5, epochs: int = 40,
+               diversity: bool = True, gamma: float = 0.3, restrictive_steps: int = 0, max_steps: int = 25,
+               init_epochs: int = 0, original_copies: int = 1, include_patterns: bool = True,
+               include_regenerated: bool = True, bilevel_epochs: int = 30, warmup_epochs: int = 10,
+               interval: int = 30, end_to_end: bool = False) -> Transformed:
+    """DR4SR+: the DR4SR set with per-sample weights learnt for ``target`` by bi-level optimisation."""
+    from ..models.registry import build_model
+
+    _no_budget("dr4sr_plus", budget)
+    res = regenerate_dataset(train_set, ctx, **_regen_args(locals()))
+    bcfg = BilevelConfig(epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval, end_to_end=end_to_end,
+                         train=TrainConfig(batch_size=256, lr=1e-3, loss="bce", n_negatives=1, patience=None,
+                                           seed=ctx.seed, max_len=ctx.max_len))
+    torch.manual_seed(ctx.seed)
+    net = build_model(target, n_items=res.train_set.data.store.n_items, max_len=ctx.max_len)
+    fixed = res.sample_segment == 1
+    t0 = time.perf_counter()
+    fit = train_bilevel(net, res.train_set, train_set, fixed, bcfg)
+    w = sample_weights(fit, res.train_set, fixed, bcfg)
+    info = {**_public(res.info), "bilevel_seconds": time.perf_counter() - t0, "target": target,
+            "bilevel_history": fit.history, "mean_weight": float(w[~fixed].mean()) if (~fixed).any() else 1.0}
+    out = TrainingSet(res.train_set.data, w, res.train_set.provenance)
+    return Transformed(out, kept=None, scores=None, extra=info)
+
+
+__all__ = ["Regenerated", "SEGMENTS", "dr4sr", "dr4sr_plus", "regenerate_dataset"]

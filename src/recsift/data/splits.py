@@ -127,8 +127,20 @@ def leave_one_out(inter: Interactions) -> SplitData:
 
 
 def ratio_split(inter: Interactions, seed: int = 42, *, min_user: int = 3, train: float = 0.8, valid: float = 0.1) -> SplitData:
-    """Per-user random 80/10/10 split of the ∞-AE protocol (see module docstring)."""
+    """Per-user random 80/10/10 split of the ∞-AE protocol (see module docstring).
+
+    The protocol is a binary user x item matrix, so a repeated (user, item) pair counts once: the
+    first occurrence is kept (``info["duplicates_collapsed"]`` says how many were dropped) and the
+    same item can never be both a user's input and its test target.
+    """
     rng = np.random.default_rng(seed)
+    key = inter.user.astype(np.int64) * (inter.n_items + 1) + inter.item
+    _, first_rows = np.unique(key, return_index=True)
+    n_dup = len(inter) - len(first_rows)
+    if n_dup:
+        keep = np.zeros(len(inter), bool)
+        keep[first_rows] = True
+        inter = inter.subset(keep)
     n_u = np.bincount(inter.user, minlength=inter.n_users)
     length = n_u[inter.user]
     order = np.lexsort((rng.random(len(inter)), inter.user))  # shuffled rows, grouped by user
@@ -139,7 +151,7 @@ def ratio_split(inter: Interactions, seed: int = 42, *, min_user: int = 3, train
     label = np.where(rank < first, 0, np.where(rank < second, 1, 2))
     label[rank == 0] = 2
     label[length < min_user] = -1
-    return _labelled_split(inter, label, "ratio", {"seed": seed})
+    return _labelled_split(inter, label, "ratio", {"seed": seed, "duplicates_collapsed": int(n_dup)})
 
 
 def index_split(inter: Interactions, labels: np.ndarray) -> SplitData:

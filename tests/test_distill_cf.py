@@ -111,7 +111,8 @@ def test_svp_cf_keeps_users_by_proxy_loss(split):
     ctx = CurationContext(split=split, unit="user", seed=0,
                           probe_config=TrainConfig(epochs=1, patience=None, batch_size=4096))
     kept, report = curate(full, "svp_cf", 0.1, ctx, proxy_epochs=1)
-    assert report.summary()["kept_units"] == 200 and report.score_name == "svp_cf:loss_mean"
+    # the budget is a fraction of the split's real users, rounded down (1997 users -> 199)
+    assert report.summary()["kept_units"] == int(0.1 * split.n_users) and report.score_name == "svp_cf:loss_mean"
     unit_scores = report.scores  # per interaction: its user's mean proxy loss
     assert unit_scores[report.kept].min() >= unit_scores[~report.kept].max() - 1e-12
 
@@ -121,10 +122,11 @@ def test_distill_cf_curator_replaces_the_data_and_validates_input(split):
 
     full = split.training_set("matrix")
     out, report = curate(full, "distill_cf", 0.01, CurationContext(split=split, seed=3), steps=2)
-    assert out.data.n_users == 20 and out.provenance["curator"] == "distill_cf"
+    n_syn = int(0.01 * split.n_users)
+    assert out.data.n_users == n_syn and out.provenance["curator"] == "distill_cf"
     assert report.summary()["regenerated"] and not report.kept.any()
     assert (report.reason == REASONS.index("replaced: regenerated data")).all()
-    assert report.extra["n_users"] == 20 and report.extra["real_users"] == 2000
+    assert report.extra["n_users"] == n_syn and report.extra["real_users"] == split.n_users
     with pytest.raises(ConfigError, match="needs a budget"):
         curate(full, "distill_cf", None, CurationContext(split=split))
     with pytest.raises(ConfigError, match="matrix"):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsift.data import load_split
 from recsift.errors import BudgetError, ConfigError, DatasetNotFoundError, UnknownNameError
 from recsift.experiment import ExperimentConfig, plan_experiment, run_experiment
 from recsift.experiment.cache import MARKER, is_done, read_marker
@@ -280,7 +281,8 @@ def test_cf_grid_with_distill_cf_and_user_units(tmp_path):
         "runs_dir": str(tmp_path / "runs")})
     table = run_experiment(cfg).table
     rows = {r["method"]: r for r in table.to_dict("records")}
-    assert rows["distill_cf"]["fraction_kept"] == pytest.approx(0.05)
+    n_real = load_split("synthetic", split="ratio").n_users
+    assert rows["distill_cf"]["fraction_kept"] == pytest.approx(int(0.05 * n_real) / n_real)
     assert rows["random"]["fraction_kept"] < 0.1 and rows["full"]["fraction_kept"] == 1.0
     assert 0 < rows["distill_cf"]["ndcg@10"] <= 1
     with pytest.raises(Exception, match="probe"):  # distill_cf needs matrices: a sequential probe is refused

@@ -90,3 +90,34 @@ def test_gzip_and_string_ids(tmp_path):
     assert inter.user_ids.tolist() == ["A", "B"]
     assert inter.item_ids[1:].tolist() == [10, 11]
     np.testing.assert_allclose(inter.rating, [5, 3, 4])
+
+
+def test_hostile_ids_and_times(tmp_path):
+    """Huge ids, ids beyond float precision and zero-padded ids keep distinct labels; non-finite
+    times are a clear error; negative times (before 1970) and duplicate rows are kept as given."""
+    import warnings
+
+    p = tmp_path / "huge.csv"
+    p.write_text("user,item,timestamp\n1e23,5,-10\n2,12345678901234567891,-5\n2,12345678901234567892,3\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy cast warning on the way
+        inter = read_file(p)
+    assert sorted(inter.user_ids.tolist()) == ["1e23", "2"]
+    assert sorted(inter.item_ids[1:].tolist()) == ["12345678901234567891", "12345678901234567892", "5"]
+    assert inter.counts()["n_interactions"] == 3 and inter.time.min() == -10
+    near = tmp_path / "near.csv"  # 2**53 + 1 and 2**53 + 2 collide as floats; as int64 they stay apart
+    near.write_text("user,item\n1,9007199254740993\n1,9007199254740994\n")
+    assert sorted(read_file(near).item_ids[1:].tolist()) == [9007199254740993, 9007199254740994]
+    padded = tmp_path / "padded.csv"
+    padded.write_text("user,item\n1,007\n1,7\n")
+    assert sorted(read_file(padded).item_ids[1:].tolist()) == ["007", "7"]
+    floats = tmp_path / "floats.csv"
+    floats.write_text("user,item\n1.0,3.0\n2.0,3.0\n")
+    assert read_file(floats).item_ids[1:].tolist() == [3]
+    dup = tmp_path / "dup.csv"
+    dup.write_text("user,item,timestamp\n1,2,1\n1,2,1\n1,3,2\n")
+    assert read_file(dup).counts()["n_interactions"] == 3
+    inf = tmp_path / "inf.csv"
+    inf.write_text("user,item,timestamp\n1,2,1\n1,3,inf\n")
+    with pytest.raises(DataFormatError, match="row 2 has 'inf', not a finite time"):
+        read_file(inf)

@@ -232,10 +232,20 @@ def _pick_column(path: Path, df: pd.DataFrame, given: str | None, guesses: tuple
 
 
 def _ids(col: pd.Series) -> np.ndarray:
+    """Integer ids where every label is an integer that converts exactly, else the labels as strings.
+
+    Labels are never merged or mangled: ``"007"`` and ``"7"``, ids beyond int64 (``"1e23"``,
+    20-digit numbers) and integers beyond float precision all stay distinct strings.
+    """
     s = col.str.strip()
-    as_num = pd.to_numeric(s, errors="coerce")
-    if not as_num.isna().any() and np.all(np.mod(as_num.to_numpy(), 1) == 0):
-        return as_num.to_numpy().astype(np.int64)
+    if s.str.fullmatch(r"-?[0-9]{1,18}").all():
+        ints = s.astype(np.int64)
+        if (ints.astype(str) == s).all():  # no leading zeros or signs that would merge labels
+            return ints.to_numpy(np.int64)
+        return s.to_numpy(dtype=object).astype(str)
+    vals = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
+    if not np.isnan(vals).any() and np.all(np.abs(vals) < 2.0**53) and np.all(np.mod(vals, 1) == 0):
+        return vals.astype(np.int64)  # e.g. "3.0" written by a float column
     return s.to_numpy(dtype=object).astype(str)
 
 
@@ -250,7 +260,14 @@ def _to_float(path: Path, col: pd.Series, name: str) -> np.ndarray:
 def _to_seconds(path: Path, col: pd.Series) -> np.ndarray:
     num = pd.to_numeric(col, errors="coerce")
     if not num.isna().any():
-        return num.to_numpy(np.float64)
+        out = num.to_numpy(np.float64)
+        if not np.isfinite(out).all():
+            bad = int(np.flatnonzero(~np.isfinite(out))[0])
+            raise DataFormatError(
+                f"{path}: time column {col.name!r} row {bad + 1} has {col.iloc[bad]!r}, not a finite time; "
+                "fix the value or pass another --time-col"
+            )
+        return out  # negative values are accepted: times before 1970, or relative clocks; only order matters
     dt = pd.to_datetime(col, errors="coerce", utc=True)
     if dt.isna().any():
         bad = int(np.flatnonzero(dt.isna().to_numpy())[0])

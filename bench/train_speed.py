@@ -4,7 +4,7 @@ Usage:
   python bench/train_speed.py --dataset ml-100k --models gru4rec,narm,sasrec,srgnn --epochs 3
   python bench/train_speed.py --synthetic 1000000 --n-items 50000 --models gru4rec,sasrec --epochs 1
 Each (model, layout, dynamics on/off) runs in a fresh subprocess, so peak RSS is its own; runs
-with and without dynamics are interleaved. Validation is skipped (timings are training only).
+with and without dynamics are interleaved (``--rounds`` pairs). Validation is skipped (timings are training only).
 """
 from __future__ import annotations
 
@@ -67,15 +67,18 @@ def main() -> None:
     ap.add_argument("--layouts", default="auto,prefix")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--dynamics", action="store_true", help="also time each run with the DynamicsRecorder on")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat each off/on pair this often, interleaved; the overhead is the median of the "
+                         "per-round ratios (pairs taken minutes apart drift less than whole runs)")
     ap.add_argument("--name", default=None, help="result file name (default train_speed_<dataset>)")
     args = ap.parse_args()
     rows = []
     for model in args.models.split(","):
         for layout in args.layouts.split(","):
-            for dyn in ([False, True] if args.dynamics else [False]):
+            for rnd, dyn in [(i, d) for i in range(args.rounds) for d in ([False, True] if args.dynamics else [False])]:
                 cfg = {"model": model, "layout": layout, "dynamics": dyn, "epochs": args.epochs,
                        "dataset": args.dataset, "data_dir": args.data_dir, "synthetic": args.synthetic,
-                       "n_items": args.n_items}
+                       "n_items": args.n_items, "round": rnd}
                 try:
                     r = run(cfg)
                 except SystemExit as e:
@@ -86,21 +89,23 @@ def main() -> None:
                 rows.append(r)
                 print(json.dumps({k: r[k] for k in ("model", "layout_used", "dynamics", "median_epoch_seconds",
                                                     "peak_rss_mb", "n_samples")}))
-    seen = set()
-    md = "| model | layout | dynamics | samples | items | s/epoch (median) | peak RSS MB |\n|---|---|---|---|---|---|---|\n"
+    groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        key = (r["model"], r["layout_used"], r["dynamics"])
-        if key in seen:
-            continue
-        seen.add(key)
-        md += (f"| {r['model']} | {r['layout_used']} | {'on' if r['dynamics'] else 'off'} | {r['n_samples']:,} | "
-               f"{r['n_items']:,} | {r['median_epoch_seconds']:.2f} | {r['peak_rss_mb']:.0f} |\n")
+        groups.setdefault((r["model"], r["layout_used"], r["dynamics"]), []).append(r)
+    md = ("| model | layout | dynamics | samples | items | rounds | s/epoch (median) | peak RSS MB |\n"
+          "|---|---|---|---|---|---|---|---|\n")
+    for (m, lay, dyn), rs in groups.items():
+        secs = statistics.median(s for r in rs for s in r["epoch_seconds"])
+        md += (f"| {m} | {lay} | {'on' if dyn else 'off'} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
+               f"{len(rs)} | {secs:.2f} | {max(r['peak_rss_mb'] for r in rs):.0f} |\n")
     if args.dynamics:
-        md += "\nDynamics overhead (s/epoch with recorder / without):\n\n"
-        by = {(r["model"], r["layout_used"], r["dynamics"]): r["median_epoch_seconds"] for r in rows}
-        for (m, lay, dyn), s in by.items():
-            if dyn and (m, lay, False) in by:
-                md += f"* {m} {lay}: {s / by[(m, lay, False)]:.3f}x\n"
+        md += ("\nDynamics overhead (s/epoch with recorder / without; median of the per-round ratios, "
+               "min-max in brackets):\n\n")
+        for (m, lay, dyn), rs in groups.items():
+            off = groups.get((m, lay, False))
+            if dyn and off:
+                ratios = sorted(a["median_epoch_seconds"] / b["median_epoch_seconds"] for a, b in zip(rs, off))
+                md += f"* {m} {lay}: {statistics.median(ratios):.3f}x [{ratios[0]:.3f}-{ratios[-1]:.3f}]\n"
     name = args.name or (f"train_speed_synthetic{args.synthetic}" if args.synthetic else f"train_speed_{args.dataset}")
     write_result(name, {"rows": rows}, md)
     print(md)

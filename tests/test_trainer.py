@@ -168,6 +168,28 @@ def test_dynamics_match_a_direct_computation():
         np.testing.assert_allclose(rec2.state[key], v, rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+
+def test_per_sample_stats_in_cache_blocks_equal_one_pass(monkeypatch):
+    """On CPU the rows are processed in blocks; forcing tiny blocks changes no value."""
+    from recsift.train import dynamics
+
+    torch.manual_seed(1)
+    logits, targets = torch.randn(100, 41) * 2, torch.randint(1, 41, (100,))
+    logits[:, 7] = logits[:, 9]  # ties
+    targets[:5] = 7
+    whole = dynamics.per_sample_stats(logits, targets, grad_scale=torch.rand(100), pessimistic_rank=True)
+    monkeypatch.setattr(dynamics, "CHUNK_ELEMENTS", 41 * 16)  # 16 rows per block -> 7 blocks
+    blocks = dynamics.per_sample_stats(logits, targets, grad_scale=whole["grand"] / whole["el2n"],
+                                       pessimistic_rank=True)
+    assert set(blocks) == set(whole)
+    for key in whole:
+        torch.testing.assert_close(blocks[key], whole[key], rtol=1e-5, atol=1e-6, msg=key)
+    z, zy = logits[:, 1:], logits[torch.arange(100), targets]
+    assert torch.equal(whole["n_above"], (z > zy[:, None]).sum(1))
+    assert torch.equal(whole["rank"], (z >= zy[:, None]).sum(1) - 1)
+    assert (whole["rank"][:5] >= 1).all()  # the tied item counts against the target
+
+
 def test_forgetting_counts_transitions_and_state_is_o_n(tmp_path):
     rec = DynamicsRecorder(2, top_k=1)
     right = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])

@@ -127,12 +127,13 @@ def mixture_scores(experts: Sequence[Expert], train_set: Any, fit: GateFit, outp
         p = torch.softmax(logits[:, :, 1:].float(), dim=2)  # [E, B, I]
         mix = torch.einsum("be,ebi->bi", w_all[idx], p)
         logmix = torch.log(mix.clamp_min(1e-30))
-        st = per_sample_stats(torch.nn.functional.pad(logmix, (1, 0)), targets, logp=torch.nn.functional.pad(logmix, (1, 0)))
+        padded = torch.nn.functional.pad(logmix, (1, 0), value=float("-inf"))  # column 0 = padding, p = 0
+        st = per_sample_stats(padded, targets, logp=padded)
         out["moe_loss"][idx] = st["loss"].numpy()
         out["moe_aum"][idx] = st["aum_prob"].numpy()
         out["moe_entropy"][idx] = st["entropy"].numpy()
         out["moe_el2n"][idx] = st["el2n"].numpy()
-        out["moe_correct"][idx] = ((st["_z"] > st["_z_y"].unsqueeze(1)).sum(1) < top_k).numpy()
+        out["moe_correct"][idx] = (st["n_above"] < top_k).numpy()
     w = fit.weights
     from .experts import FEATURES
 

@@ -34,8 +34,7 @@ def sample_outputs(model: torch.nn.Module, train_set: TrainingSet, config: Train
     try:
         with torch.no_grad():
             for idx, logits, targets, h in trainer.forward_samples():
-                st = per_sample_stats(logits, targets)
-                st["rank"] = torch.count_nonzero(st.pop("_z") >= st.pop("_z_y").unsqueeze(1), dim=1) - 1
+                st = per_sample_stats(logits, targets, pessimistic_rank=True)
                 i = idx.cpu().numpy()
                 for k in OUTPUT_KEYS:
                     out[k][i] = st[k].float().cpu().numpy()

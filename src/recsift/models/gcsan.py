@@ -147,8 +147,8 @@ class GCSAN(SequentialRecommender):
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         g = build_session_graph(seq)
-        nodes = self.gnn(g, self.item_embedding(g.items))
-        x = gather_nodes(nodes, g.alias)  # [B, L, d], sequence order
+        nodes = self.gnn(g, self.item_embedding(g.node_items))  # [T, d], packed real nodes
+        x = gather_nodes(nodes, g)  # [B, L, d], sequence order
         h_t = gather_last(x, lengths)
         valid = (seq > 0)[:, None, None, :]  # [B, 1, 1, L]
         if len(self.layers) > 1:

@@ -15,33 +15,56 @@ RecBole 1.2.1's per-sample numpy loop (``SRGNN._get_slice`` / ``GCSAN._get_slice
 Deviations from RecBole: no Python loop over samples and no host round-trip (everything
 stays on the input's device); the node axis is trimmed to the largest node count of the
 batch instead of always ``L`` (the dropped nodes are isolated zero-padding nodes, so model
-outputs do not change); ``a_in`` / ``a_out`` are returned separately instead of
-concatenated.
+outputs do not change); the graph is an edge list, and ``a_in`` / ``a_out`` are separate dense
+properties built on request only (RecBole concatenates them into one matrix).
 
 Also holds :class:`GatedGraphStep`, the gated GNN propagation both models share.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-class SessionGraph(NamedTuple):
-    """Batched session graphs (``N`` = number of node slots, ``<= L``)."""
+@dataclass(frozen=True)
+class SessionGraph:
+    """Batched session graphs (``N`` = number of node slots, ``<= L``) as edge lists.
+
+    The dense matrices ``a_in`` / ``a_out`` (RecBole's ``A``) are built on request only: the
+    models propagate along the edge list (:func:`propagate`).
+    """
 
     alias: torch.Tensor  # [B, L] long: node index of each position (padding -> the item-0 node)
     items: torch.Tensor  # [B, N] long: item id of each node, sorted; unused slots are 0
-    a_in: torch.Tensor  # [B, N, N] float: row i = in-neighbours of node i, / in-degree
-    a_out: torch.Tensor  # [B, N, N] float: row i = out-neighbours of node i, / out-degree
     n_nodes: torch.Tensor  # [B] long: number of real nodes per row (item-0 node included)
-    src: torch.Tensor  # [E] long: flat node index (b * N + u) of each distinct edge u -> v
-    dst: torch.Tensor  # [E] long: flat node index (b * N + v)
+    offsets: torch.Tensor  # [B] long: packed index of each row's first node
+    node_items: torch.Tensor  # [T] long: item id of every real node, rows one after another (T = sum n_nodes)
+    node_alias: torch.Tensor  # [B, L] long: packed node index of each position
+    src: torch.Tensor  # [E] long: packed node index of the tail u of each distinct edge u -> v
+    dst: torch.Tensor  # [E] long: packed node index of its head v
     w_in: torch.Tensor  # [E] float: 1 / indeg(v), the edge's entry in a_in
     w_out: torch.Tensor  # [E] float: 1 / outdeg(u), the edge's entry in a_out
+
+    def _dense(self, rows: torch.Tensor, cols: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        b, n = self.items.shape
+        row = torch.repeat_interleave(torch.arange(b, device=w.device), self.n_nodes)[rows]
+        local_r, local_c = rows - self.offsets[row], cols - self.offsets[row]
+        out = torch.zeros(b * n * n, dtype=w.dtype, device=w.device)
+        return out.index_put_(((row * n + local_r) * n + local_c,), w).view(b, n, n)
+
+    @property
+    def a_in(self) -> torch.Tensor:
+        """``[B, N, N]``: row i = in-neighbours of node i, / in-degree."""
+        return self._dense(self.dst, self.src, self.w_in)
+
+    @property
+    def a_out(self) -> torch.Tensor:
+        """``[B, N, N]``: row i = out-neighbours of node i, / out-degree."""
+        return self._dense(self.src, self.dst, self.w_out)
 
 
 def build_session_graph(seq: torch.Tensor, n_nodes: int | None = None) -> SessionGraph:
@@ -79,39 +102,34 @@ def build_session_graph(seq: torch.Tensor, n_nodes: int | None = None) -> Sessio
     # duplicates write the same item id into the same slot, so plain scatter is exact
     items = torch.zeros(b, n, dtype=seq.dtype, device=dev).scatter_(1, node_sorted, vals)
 
-    # binary edge matrix over consecutive real positions; invalid pairs go to a dump slot
+    # distinct transitions between consecutive real positions (binary edges: a repeat counts
+    # once), as an edge list -- a session graph has < L edges, so no dense [N, N] matrix is built
     valid = seq[:, 1:] != 0
     flat = alias[:, :-1] * n + alias[:, 1:]
-    flat = torch.where(valid, flat, torch.full_like(flat, n * n))
-    edges = torch.zeros(b, n * n + 1, device=dev)
-    edges.scatter_(1, flat, 1.0)
-    edges = edges[:, : n * n].view(b, n, n)  # edges[b, u, v] = 1 iff u -> v
-
-    indeg = edges.sum(1).clamp(min=1.0)  # [B, N]
-    outdeg = edges.sum(2).clamp(min=1.0)
-    a_in = edges.transpose(1, 2) / indeg.unsqueeze(2)
-    a_out = edges / outdeg.unsqueeze(2)
-    # the same edges as a list (a session graph has < L edges: sparse products are far cheaper)
     key = torch.unique(flat[valid] + (torch.arange(b, device=dev) * (n * n)).unsqueeze(1).expand_as(flat)[valid])
+    # nodes packed row after row (no padding slots: the GNN's work is sum n_nodes, not B * N)
+    offsets = torch.cumsum(count, 0) - count
+    total = int(count.sum())
     row, uv = key // (n * n), key % (n * n)
-    src, dst = row * n + uv // n, row * n + uv % n
-    return SessionGraph(alias, items, a_in, a_out, count, src, dst, 1.0 / indeg.view(-1)[dst],
-                        1.0 / outdeg.view(-1)[src])
+    src, dst = offsets[row] + uv // n, offsets[row] + uv % n
+    indeg = torch.bincount(dst, minlength=total).clamp(min=1).float()
+    outdeg = torch.bincount(src, minlength=total).clamp(min=1).float()
+    node_items = items[torch.arange(n, device=dev)[None, :] < count[:, None]]
+    return SessionGraph(alias, items, count, offsets, node_items, alias + offsets[:, None], src, dst,
+                        1.0 / indeg[dst], 1.0 / outdeg[src])
 
 
 def propagate(g: SessionGraph, x_in: torch.Tensor, x_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(a_in @ x_in, a_out @ x_out)`` for node features ``[B, N, k]``, summed along the edge
+    """``(a_in @ x_in, a_out @ x_out)`` for packed node features ``[T, k]``, summed along the edge
     list instead of multiplying dense ``[N, N]`` matrices (same sums, O(edges * k) work)."""
-    b, n, k = x_in.shape
-    fi, fo = x_in.reshape(b * n, k), x_out.reshape(b * n, k)
-    out_in = torch.zeros_like(fi).index_add_(0, g.dst, fi.index_select(0, g.src) * g.w_in.unsqueeze(1))
-    out_out = torch.zeros_like(fo).index_add_(0, g.src, fo.index_select(0, g.dst) * g.w_out.unsqueeze(1))
-    return out_in.view(b, n, k), out_out.view(b, n, k)
+    out_in = torch.zeros_like(x_in).index_add_(0, g.dst, x_in.index_select(0, g.src) * g.w_in.unsqueeze(1))
+    out_out = torch.zeros_like(x_out).index_add_(0, g.src, x_out.index_select(0, g.dst) * g.w_out.unsqueeze(1))
+    return out_in, out_out
 
 
-def gather_nodes(hidden: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
-    """Node states back in sequence order: ``hidden [B, N, d]``, ``alias [B, L]`` -> ``[B, L, d]``."""
-    return hidden.gather(1, alias.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+def gather_nodes(nodes: torch.Tensor, g: SessionGraph) -> torch.Tensor:
+    """Node states back in sequence order: packed ``nodes [T, d]`` -> ``[B, L, d]``."""
+    return nodes[g.node_alias]
 
 
 class GatedGraphStep(nn.Module):
@@ -143,24 +161,31 @@ class GatedGraphStep(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def cell(self, g: SessionGraph, h: torch.Tensor) -> torch.Tensor:
-        """One propagation step from node states ``h [B, N, d]``."""
+        """One propagation step from packed node states ``h [T, d]``.
+
+        ``W_ih [x_in ; x_out] + b_ih`` and ``W_hh h + b_hh`` are accumulated gate by gate with
+        ``addmm`` into one buffer per gate (the reset and update gates add their input and hidden
+        parts anyway): no ``[B, N, 2d]`` concatenation and no chunking of ``[B, N, 3d]`` products,
+        whose backward pass concatenates gradients (slow on CPU). Same function as RecBole's cell.
+        """
         d = h.size(-1)
         x_in, x_out = propagate(g, self.linear_edge_in(h), self.linear_edge_out(h))
         if self.b_iah is not None:
             x_in = x_in + self.b_iah
             x_out = x_out + self.b_ioh
-        # W_ih [x_in ; x_out] as two products: no [B, N, 2d] concatenation (slow on CPU)
-        gi = F.linear(x_in, self.w_ih[:, :d]) + F.linear(x_out, self.w_ih[:, d:], self.b_ih)
-        return self._gru(gi, F.linear(h, self.w_hh, self.b_hh), h)
+        w_in, w_out = self.w_ih[:, :d], self.w_ih[:, d:]
 
-    @staticmethod
-    def _gru(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        i_r, i_u, i_n = gi.chunk(3, 2)
-        h_r, h_u, h_n = gh.chunk(3, 2)
-        reset = torch.sigmoid(i_r + h_r)
-        update = torch.sigmoid(i_u + h_u)
-        new = torch.tanh(i_n + reset * h_n)
-        return (1 - update) * h + update * new
+        def part(k: int, bias: torch.Tensor, hidden: bool) -> torch.Tensor:
+            rows = slice(k * d, (k + 1) * d)
+            acc = torch.addmm(bias, x_in, w_in[rows].t())
+            acc = torch.addmm(acc, x_out, w_out[rows].t())
+            return torch.addmm(acc, h, self.w_hh[rows].t()) if hidden else acc
+
+        reset = torch.sigmoid(part(0, self.b_ih[:d] + self.b_hh[:d], True))
+        update = torch.sigmoid(part(1, self.b_ih[d:2 * d] + self.b_hh[d:2 * d], True))
+        h_n = torch.addmm(self.b_hh[2 * d:], h, self.w_hh[2 * d:].t())
+        new = torch.tanh(torch.addcmul(part(2, self.b_ih[2 * d:], False), reset, h_n))
+        return torch.lerp(h, new, update)  # (1 - update) h + update new
 
     def forward(self, g: SessionGraph, h: torch.Tensor) -> torch.Tensor:
         for _ in range(self.step):

@@ -67,8 +67,8 @@ class SRGNN(SequentialRecommender):
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         g = build_session_graph(seq)
-        nodes = self.gnn(g, self.item_embedding(g.items))  # [B, N, d]
-        seq_hidden = gather_nodes(nodes, g.alias)  # [B, L, d]
+        nodes = self.gnn(g, self.item_embedding(g.node_items))  # [T, d], packed real nodes
+        seq_hidden = gather_nodes(nodes, g)  # [B, L, d]
         last = gather_last(seq_hidden, lengths)  # s_l
         q1 = self.linear_one(last).unsqueeze(1)
         q2 = self.linear_two(seq_hidden)

@@ -229,6 +229,66 @@ def test_solver_single_anchor_is_factorised_and_multi_anchor_exact():
         assert ref[chosen] == pytest.approx(ref.max())
 
 
+def _dense_mirror(g, beta, loss, lam, rate, prior, iters):
+    """The released code's loop for one user, written the obvious way over all 2^n actions."""
+    from recsift.disclose.strategy import over_actions
+
+    n = len(g)
+    count = over_actions(np.ones(n))
+    w = prior ** count * (1 - prior) ** (n - count)
+    pay = -loss + over_actions(g - lam * beta) - g.sum()  # anchor = full disclosure
+    avg = np.zeros_like(w)
+    for _ in range(iters):
+        a = int(np.argmax(w))  # action_type 2: play the argmax
+        w[a] *= np.exp(rate * pay[a])  # only the played action's weight moves
+        w /= w.sum()
+        avg += w
+    best = int(np.argmax(avg))
+    return ((best >> np.arange(n)) & 1).astype(bool)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mirror_solver_matches_the_dense_multiplicative_weights_loop(seed):
+    """Lazy prior order + heap + exact normaliser (never 2^n memory) = the dense loop, action for action."""
+    from recsift.disclose.strategy import _PriorOrder, solve_disclosure_mirror
+
+    order, seq = _PriorOrder(5), []
+    while order.peek() is not None:
+        seq.append(order.peek())
+        order.advance()
+    assert seq == sorted(range(32), key=lambda a: (-bin(a).count("1"), a))
+    rng = np.random.default_rng(seed)
+    ns = rng.integers(1, 9, 6)
+    user = np.repeat(np.arange(6), ns)
+    beta, g, loss = rng.random(len(user)), rng.normal(0, 0.5, len(user)), rng.random(6)
+    for lam, rate, iters in [(1.0, 0.1, 1000), (2.0, 0.5, 400), (0.5, 1.0, 300)]:
+        got = solve_disclosure_mirror(user, beta, [Anchor(np.ones(len(user), bool), loss, g)], lam,
+                                      iters=iters, rate=rate)
+        want = np.concatenate([_dense_mirror(g[user == u], beta[user == u], loss[u], lam, rate, 0.9, iters)
+                               for u in range(6)])
+        assert (got.disclosed == want).all()
+    # finite L stays nearer the prior than the exact best response (which it approaches as L grows)
+    exact = solve_disclosure(user, beta, [Anchor(np.ones(len(user), bool), loss, g)], 1.0).disclosed
+    short = solve_disclosure_mirror(user, beta, [Anchor(np.ones(len(user), bool), loss, g)], 1.0, iters=20).disclosed
+    assert short.mean() >= exact.mean()
+    with pytest.raises(ConfigError, match="mirror solver"):
+        solve_disclosure_mirror(user, beta, [Anchor(np.ones(len(user), bool), loss, g)], 1.0, prior=0.3)
+
+
+def test_mirror_solver_with_several_anchors_runs_and_picks_the_nearest():
+    from recsift.disclose.strategy import solve_disclosure_mirror
+
+    rng = np.random.default_rng(5)
+    user = np.repeat(np.arange(4), [3, 25, 4, 2])  # user 1 beyond max_exact: factorised
+    n = len(user)
+    anchors = [Anchor(np.ones(n, bool), rng.random(4), rng.normal(0, 0.3, n)),
+               Anchor(rng.random(n) < 0.9, rng.random(4), rng.normal(0, 0.3, n))]
+    res = solve_disclosure_mirror(user, rng.random(n), anchors, 1.0, iters=200, max_exact=20)
+    assert res.exact_users == 3 and res.factorised_users == 1
+    assert res.disclosed.shape == (n,) and np.isfinite(res.estimated_payoff).all()
+    assert res.info["solver"] == "mirror"
+
+
 def test_baselines():
     beta = np.array([0.1, 0.6, 0.4, 0.9])
     assert baseline_disclosure("base", beta).all()
@@ -286,6 +346,16 @@ def test_curator_through_curate(small_split):
     _, rep3 = curate(ts, "ifrqe", None, CurationContext(split=small_split, seed=0), lam=0.05, epochs=2,
                      variant="ifrqe++", anchors=1, solver="cg", n_negatives=20)
     assert rep3.extra["anchors"] == 2
+    from recsift.curators import REASONS
+
+    summary = rep.summary()["reasons"]  # withheld interactions carry their own reason, not "over budget"
+    assert summary.get("dropped: withheld by the user", 0) == int((~rep.kept).sum()) and "dropped: over budget" not in summary
+    assert REASONS[5] == "dropped: withheld by the user"
+    _, rep4 = curate(ts, "ifrqe", None, CurationContext(split=small_split, seed=0), lam=0.05, epochs=2,
+                     solver="cg", n_negatives=20, strategy="mirror", mirror_iters=50)
+    assert rep4.extra["strategy"] == "mirror" and rep4.kept.mean() >= rep.kept.mean()
+    with pytest.raises(ConfigError, match="strategy"):
+        curate(ts, "ifrqe", None, CurationContext(split=small_split), strategy="bandit")
     expl = explain_disclosure(ts, rep.kept, rep.scores)
     assert len(expl) == int((~rep.kept).sum()) and not expl["disclosed"].any()
     with pytest.raises(RecsiftError, match="no budget"):

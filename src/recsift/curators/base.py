@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 #: why a sample was kept or dropped (``CurationReport.reason`` holds indices into this tuple)
 REASONS = ("dropped: over budget", "kept: selected", "kept: item coverage", "dropped: hard cutoff",
-           "replaced: regenerated data")
-DROPPED, SELECTED, COVERAGE, CUTOFF, REPLACED = range(5)
+           "replaced: regenerated data", "dropped: withheld by the user")
+DROPPED, SELECTED, COVERAGE, CUTOFF, REPLACED, WITHHELD = range(6)
 
 
 @dataclass
@@ -175,6 +175,7 @@ class Transformed:
     scores: np.ndarray | None = None
     score_name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    dropped_reason: int = DROPPED  # index into REASONS for the units not kept (e.g. WITHHELD)
 
 
 def resolve_method(method: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -339,7 +340,7 @@ def _curate_transform(train_set: TrainingSet, name: str, fn: SelectFn, budget: A
     kept = np.zeros(n, bool) if res.kept is None else np.asarray(res.kept, bool)
     if kept.shape != (n,):
         raise AssertionError(f"curator {name!r} returned a kept mask of shape {kept.shape}, expected ({n},)")
-    reason = np.where(kept, SELECTED, DROPPED if res.kept is not None else REPLACED).astype(np.int8)
+    reason = np.where(kept, SELECTED, res.dropped_reason if res.kept is not None else REPLACED).astype(np.int8)
     report = CurationReport(method=name, params=params, budget=str(budget), unit="sample", n_units=n, kept=kept,
                             reason=reason, scores=res.scores, score_name=res.score_name,
                             extra={"regenerated": res.kept is None, "output_samples": len(res.train_set),

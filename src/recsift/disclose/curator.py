@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..curators.base import CurationContext, Transformed, register_curator
+from ..curators.base import WITHHELD, CurationContext, Transformed, register_curator
 from ..data import Budget, TrainingSet
 from ..errors import ConfigError, RecsiftError
-from .game import GameConfig, default_train_config, fit_anchors, solve
+from .game import STRATEGIES, GameConfig, default_train_config, fit_anchors, solve
 from .influence import InfluenceConfig
 from .protocol import prepare
 from .willingness import check_lambda, draw_unwillingness, willingness_violation
@@ -28,15 +28,17 @@ from .willingness import check_lambda, draw_unwillingness, willingness_violation
 def ifrqe_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget | None, *, variant: str = "ifrqe",
                   lam: float = 1.0, unwillingness: str = "uniform", unwillingness_seed: int | None = None,
                   model: str | None = None, epochs: int | None = None, lr: float | None = None, anchors: int = 2,
-                  solver: str = "lissa",
-                  max_exact: int = 20, n_negatives: int = 99) -> Transformed:
+                  solver: str = "lissa", strategy: str = "best_response", mirror_iters: int = 1000,
+                  mirror_rate: float = 0.1, max_exact: int = 20, n_negatives: int = 99) -> Transformed:
     """IFRQE / IFRQE++ (Lin et al., AAAI 2024): keep what each user chooses to disclose.
 
     ``variant`` ifrqe (one anchor) or ifrqe++ (``anchors`` extra anchors); ``lam`` ≥ 0 weighs
     unwillingness against accuracy (paper: 1; also 0.1, 0.5, 2); ``unwillingness`` uniform |
     constant; ``model`` the anchor model (bpr = MF, neumf; default: the context's probe when it is a CF
     model, with its epochs and lr, else bpr for 20 epochs at lr 0.01); ``solver`` lissa | cg | exact;
-    ``n_negatives`` sampled validation/test negatives per user (paper: 99).
+    ``strategy`` best_response (the exact best response to the reward) | mirror (the released code's
+    ``mirror_iters`` multiplicative-weights steps at ``mirror_rate`` from the Binomial(0.9) prior, which
+    stays near full disclosure); ``n_negatives`` sampled validation/test negatives per user (paper: 99).
     """
     if budget is not None:
         raise ConfigError("ifrqe takes no budget: what is kept follows from λ (lam) and the users' unwillingness; "
@@ -53,24 +55,27 @@ def ifrqe_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget |
     lr = lr or (ctx.probe_config.lr if probe_cf else 0.01)
     if variant not in ("ifrqe", "ifrqe++"):
         raise ConfigError(f"variant {variant!r}: use 'ifrqe' or 'ifrqe++'")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"strategy={strategy!r}: use one of {', '.join(map(repr, STRATEGIES))}")
     data = prepare(ctx.split, train_set=train_set, seed=ctx.seed, n_negatives=n_negatives)
     beta = draw_unwillingness(len(train_set), kind=unwillingness,
                               seed=ctx.seed if unwillingness_seed is None else unwillingness_seed)
     cfg = GameConfig(model=model, train=default_train_config(epochs, seed=ctx.seed, lr=lr),
                      influence=InfluenceConfig(solver=solver, seed=ctx.seed),  # type: ignore[arg-type]
-                     n_anchors=anchors if variant == "ifrqe++" else 0, max_exact=max_exact, seed=ctx.seed)
+                     n_anchors=anchors if variant == "ifrqe++" else 0, max_exact=max_exact, seed=ctx.seed,
+                     strategy=strategy, mirror_iters=mirror_iters, mirror_rate=mirror_rate)
     anchor_list, _ = fit_anchors(data, cfg)
     res = solve(data, anchor_list, beta, lam, cfg, variant)
     kept = res.disclosed
     extra: dict[str, Any] = {
-        "variant": variant, "lam": lam, "disclosed_fraction": float(kept.mean()),
+        "variant": variant, "strategy": strategy, "lam": lam, "disclosed_fraction": float(kept.mean()),
         "wv": willingness_violation(kept, beta, data.user, data.valid.user),
         "wv_all_disclosed": willingness_violation(np.ones_like(kept), beta, data.user, data.valid.user),
         "exact_users": res.exact_users, "factorised_users": res.factorised_users, "rounds": res.rounds,
         "converged": res.converged, "anchors": len(anchor_list),
     }
     return Transformed(train_set.subset(np.flatnonzero(kept), disclosure=variant), kept=kept,
-                       scores=anchor_list[0].influence, score_name="influence", extra=extra)
+                       scores=anchor_list[0].influence, score_name="influence", extra=extra, dropped_reason=WITHHELD)
 
 
 def _is_cf(name: str) -> bool:

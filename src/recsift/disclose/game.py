@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..train import TrainConfig, train_model
 from .influence import InfluenceConfig, compute_influence, influence_problem
 from .protocol import DisclosureData, evaluate_disclosure
-from .strategy import Anchor, StrategyResult, solve_disclosure
+from .strategy import Anchor, StrategyResult, solve_disclosure, solve_disclosure_mirror
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,18 @@ class GameConfig:
     anchor_keep: float = 0.9  # disclosure probability of the sampled anchors
     max_exact: int = 20  # exact 2^n strategies up to this many interactions per user
     seed: int = 0  # anchor masks and fixed influence negatives
+    # "best_response": the exact best response to the reward (the L -> infinity limit); "mirror": the
+    # released code's finite multiplicative-weights run from the Binomial prior (stays near the prior)
+    strategy: str = "best_response"
+    mirror_iters: int = 1000  # L
+    mirror_rate: float = 0.1  # the code's mirror_rate (0.08-0.1)
+    prior: float = 0.9  # Binomial prior of the mirror run
 
     def __post_init__(self) -> None:
         if self.n_anchors < 0 or not 0 < self.anchor_keep <= 1:
             raise ConfigError("need n_anchors >= 0 and 0 < anchor_keep <= 1")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy={self.strategy!r}: use one of {', '.join(map(repr, STRATEGIES))}")
 
 
 def train_disclosed(data: DisclosureData, disclosed: np.ndarray, cfg: GameConfig) -> torch.nn.Module:
@@ -95,7 +103,21 @@ def solve(data: DisclosureData, anchors: list[Anchor], beta: np.ndarray, lam: fl
     if variant not in ("ifrqe", "ifrqe++"):
         raise ConfigError(f"variant {variant!r}: use 'ifrqe' (one anchor) or 'ifrqe++' (several)")
     use = anchors[:1] if variant == "ifrqe" else anchors
-    return solve_disclosure(data.user, beta, use, lam, n_users=data.n_users, max_exact=cfg.max_exact)
+    return STRATEGIES[cfg.strategy](data, use, beta, lam, cfg)
+
+
+def _best_response(data: DisclosureData, anchors: list[Anchor], beta: np.ndarray, lam: float,
+                   cfg: GameConfig) -> StrategyResult:
+    return solve_disclosure(data.user, beta, anchors, lam, n_users=data.n_users, max_exact=cfg.max_exact)
+
+
+def _mirror(data: DisclosureData, anchors: list[Anchor], beta: np.ndarray, lam: float,
+            cfg: GameConfig) -> StrategyResult:
+    return solve_disclosure_mirror(data.user, beta, anchors, lam, n_users=data.n_users, max_exact=cfg.max_exact,
+                                   iters=cfg.mirror_iters, rate=cfg.mirror_rate, prior=cfg.prior)
+
+
+STRATEGIES = {"best_response": _best_response, "mirror": _mirror}
 
 
 def run_disclosure(data: DisclosureData, disclosed: np.ndarray, beta: np.ndarray, lam: float,

@@ -4,8 +4,9 @@ what the page says they print.
 
 The build tests are skipped when mkdocs (with mkdocs-material and mkdocstrings-python) is not
 installed — except under ``CI=true``, where a missing docs toolchain is a failure. The examples run
-without mkdocs. Examples that need staged datasets or minutes of training are not marked (they were
-run by hand; the pages give their date and machine).
+without mkdocs. A marker ``<!-- docs-test needs=magazine -->`` names staged datasets a page's
+examples read (that page is skipped when one is not under ``RECSIFT_DATA_DIR``); ``needs=...,slow``
+marks examples that train for many minutes (run only with ``RECSIFT_DOCS_SLOW=1``).
 """
 from __future__ import annotations
 
@@ -23,7 +24,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RUN_MARK = "<!-- docs-test -->"
+RUN_RE = re.compile(r"<!-- docs-test(?: needs=([\w,.-]+))? -->\s*\n")
 OUT_MARK = "<!-- docs-output -->"
+
+
+def _page_needs(md: str) -> set[str]:
+    return {n for m in RUN_RE.finditer(md) if m.group(1) for n in m.group(1).split(",")}
+
+
+def _unmet(needs: set[str]) -> list[str]:
+    """The needs of a page this run cannot meet (datasets not staged, slow examples not asked for)."""
+    from recsift.data.registry import dataset_folder
+
+    out = []
+    for need in sorted(needs):
+        if need == "slow":
+            if os.environ.get("RECSIFT_DOCS_SLOW") != "1":
+                out.append("slow (set RECSIFT_DOCS_SLOW=1)")
+            continue
+        try:
+            dataset_folder(need)
+        except Exception:
+            out.append(f"dataset {need} (set RECSIFT_DATA_DIR)")
+    return out
 
 
 def _require_docs_toolchain() -> None:
@@ -94,7 +117,7 @@ def _page_examples(md: str) -> list[tuple[str, str | None]]:
     """``(code, expected output or None)`` for every python block marked ``docs-test`` in a page."""
     fence = re.compile(r"```(\w*)[^\n]*\n(.*?)\n```", re.S)
     out = []
-    for m in re.finditer(re.escape(RUN_MARK) + r"\s*\n", md):
+    for m in RUN_RE.finditer(md):
         block = fence.match(md, m.end())
         assert block and block.group(1) == "python", f"{RUN_MARK} must precede a python block"
         expected = None
@@ -108,7 +131,7 @@ def _page_examples(md: str) -> list[tuple[str, str | None]]:
     return out
 
 
-PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if RUN_MARK in p.read_text())
+PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if RUN_RE.search(p.read_text()))
 
 #: runs every page's examples in one interpreter (imports paid once): each page in its own empty
 #: folder and namespace, each block's stdout captured; prints one JSON object
@@ -139,10 +162,12 @@ print(json.dumps(out))
 def example_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     import json
 
-    pages = {page: [code for code, _ in _page_examples((DOCS / page).read_text())] for page in PAGES}
+    pages = {page: [code for code, _ in _page_examples((DOCS / page).read_text())] for page in PAGES
+             if not _unmet(_page_needs((DOCS / page).read_text()))}
     env = {**os.environ, "RECSIFT_THREADS": os.environ.get("RECSIFT_THREADS", "2")}
+    slow = os.environ.get("RECSIFT_DOCS_SLOW") == "1"
     proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(pages), str(tmp_path_factory.mktemp("examples"))],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=3600 if slow else 600)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -155,7 +180,11 @@ def test_examples_are_marked() -> None:
 def test_page_examples_run(page: str, example_runs: dict) -> None:
     """A page's marked examples run in order in one namespace (later blocks use earlier names), in an
     empty folder; each block followed by a ``docs-output`` block must print exactly that."""
-    examples = _page_examples((DOCS / page).read_text())
+    md = (DOCS / page).read_text()
+    unmet = _unmet(_page_needs(md))
+    if unmet:
+        pytest.skip(f"{page} needs {', '.join(unmet)}")
+    examples = _page_examples(md)
     runs = example_runs[page]
     for i, ((_, expected), run) in enumerate(zip(examples, runs)):
         assert run["error"] is None, f"{page}, example {i + 1} failed:\n{run['error']}"

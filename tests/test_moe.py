@@ -142,6 +142,11 @@ def test_moe_experts_are_cached_on_disk_and_reused(tmp_path, monkeypatch):
     import recsift.train as train_mod
 
     monkeypatch.setattr(train_mod, "train_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
-    b, rep_b = curate(ts, "moe", 0.5, mk(), **params)  # fresh context: experts come from disk
+    ctx_b = mk()
+    b, rep_b = curate(ts, "moe", 0.5, ctx_b, **params)  # fresh context: experts come from disk
     np.testing.assert_array_equal(a.data.sample_id, b.data.sample_id)
+    # the cached experts' training time is still known: a curation's cost from scratch
+    from recsift.curators.base import cached_cost_seconds
+
+    assert cached_cost_seconds(ctx_b) > 0
     np.testing.assert_allclose(rep_a.scores, rep_b.scores, rtol=1e-6)

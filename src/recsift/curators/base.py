@@ -32,6 +32,15 @@ REASONS = ("dropped: over budget", "kept: selected", "kept: item coverage", "dro
            "replaced: regenerated data", "dropped: withheld by the user")
 DROPPED, SELECTED, COVERAGE, CUTOFF, REPLACED, WITHHELD = range(6)
 
+#: ``ctx._memo`` keys starting with this hold ``{"seconds", "cached"}``: what an expensive reusable
+#: piece of a curation (e.g. the MoE experts) cost to produce, also when it was read from the cache
+COST_PREFIX = "cost|"
+
+
+def cached_cost_seconds(ctx: CurationContext) -> float:
+    """Seconds of the reusable pieces ``ctx`` read from the cache instead of producing them."""
+    return float(sum(v["seconds"] for k, v in ctx._memo.items() if k.startswith(COST_PREFIX) and v["cached"]))
+
 
 @dataclass
 class CurationContext:

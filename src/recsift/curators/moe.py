@@ -9,6 +9,7 @@ comes from the context (prefix sample or whole session).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..data import TrainingSet
 from ..errors import ConfigError
 from ..scoring import oriented, rank_normalise
 from ..train import TrainConfig
-from .base import CurationContext, Selection, UnitView, fingerprint, register_curator
+from .base import COST_PREFIX, CurationContext, Selection, UnitView, fingerprint, register_curator
 from .units import unit_mean
 
 #: which end of each MoE score is hard
@@ -37,7 +38,11 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
                                               "seed": ctx.seed, "eval_every": 1})
     ekey = f"experts|{fp}|{experts}|{cfg.model_dump_json()}"
     if ekey not in ctx._memo:
-        ctx._memo[ekey] = _cached_experts(ctx, train_set, experts, cfg, ekey)
+        ex, outs, cost = _cached_experts(ctx, train_set, experts, cfg, ekey)
+        ctx._memo[ekey] = ex, outs
+        # what producing the experts cost, also when read back from the cache (the runner adds the
+        # seconds of cached pieces, so a row's curation time is its cost from scratch)
+        ctx._memo[f"{COST_PREFIX}{ekey}"] = cost
     ex, outs = ctx._memo[ekey]
     skey = f"{ekey}|{weighting}|{k}|{bal_coef}|{gate_epochs}|{single}"
     if skey not in ctx._memo:
@@ -51,7 +56,7 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
 
 
 def _cached_experts(ctx: CurationContext, train_set: TrainingSet, experts: tuple[str, ...], cfg: TrainConfig,
-                    key: str) -> tuple[list, Any]:
+                    key: str) -> tuple[list, Any, dict[str, Any]]:
     """Train the experts and run them once, or read both back from ``ctx.cache_dir`` (the expert
     weights and their per-sample outputs; ``experts.json`` is written last and marks a complete entry)."""
     import hashlib
@@ -76,17 +81,20 @@ def _cached_experts(ctx: CurationContext, train_set: TrainingSet, experts: tuple
                 ex.append(Expert(name, model, cfg))
             with np.load(folder / "outputs.npz") as z:
                 outs = ExpertOutputs(tuple(meta["names"]), z["feats"], z["correct"], z["stats"], z["embedding"])
-            return ex, outs
+            return ex, outs, {"seconds": float(meta.get("seconds", 0.0)), "cached": True}
+    t0 = time.perf_counter()
     ex = train_experts(ctx.split, train_set, list(experts), cfg)
     outs = expert_outputs(ex, train_set)
+    secs = round(time.perf_counter() - t0, 2)
     if folder is not None:
         for e in ex:
             with atomic_path(folder / f"{e.name}.pt") as tmp:
                 torch.save(e.model.state_dict(), tmp)
         save_npz(folder / "outputs.npz", feats=outs.feats, correct=outs.correct, stats=outs.stats,
                  embedding=outs.embedding)
-        write_json(folder / "experts.json", {"names": list(experts), "config": cfg.model_dump(), "key": key})
-    return ex, outs
+        write_json(folder / "experts.json", {"names": list(experts), "config": cfg.model_dump(), "key": key,
+                                             "seconds": secs})
+    return ex, outs, {"seconds": secs, "cached": False}
 
 
 @register_curator("moe")

@@ -247,6 +247,7 @@ def run_step(step: Step) -> dict[str, Any]:
 def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
     """Curate the full training set; write the curation folder. Returns the marker's extra fields."""
     from ..curators import CurationContext, curate, save_curation
+    from ..curators.base import cached_cost_seconds
     from ..train import TrainConfig
 
     inp = step.inputs
@@ -272,6 +273,7 @@ def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
     reused = reused and pkey in ctx._memo
     if reused:
         seconds += float(json.loads(probe_json.read_text()).get("seconds", 0.0))
+    seconds += cached_cost_seconds(ctx)  # e.g. MoE experts trained by an earlier step
     save_curation(step.folder, full, report, dataset=split.name, protocol=split.protocol,
                   extra={"step_key": step.key}, curated=kept)
     save_explain(Path(step.folder) / EXPLAIN, split, full, ctx, seed=inp["seed"])

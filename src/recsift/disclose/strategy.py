@@ -272,8 +272,12 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
     for u in players:
         idx = order[ptr[u]:ptr[u + 1]]
         n = len(idx)
+        # payoff of action a under anchor t: c[t] + Σ_{k in a} w[t, k]; a lookup table for short histories
+        w = G[:, idx] - lam * beta[idx][None, :]
+        c = -Lu[:, u] - (A[:, idx] * G[:, idx]).sum(1)
         st[u] = {"idx": idx, "n": n, "order": _PriorOrder(n), "logw": {}, "heap": [], "acc": {}, "last": {},
-                 "v": 0.0, "v_exact": 0.0, "seen": np.zeros(n + 1, np.int64), "r": 1.0, "s": 0.0}
+                 "v": 0.0, "v_exact": 0.0, "seen": np.zeros(n + 1, np.int64), "r": 1.0, "s": 0.0,
+                 "w": w, "c": c, "table": c[:, None] + over_actions(w) if n <= 12 else None}
     T = len(anchors)
 
     def prior_logw(a: int, n: int) -> float:
@@ -306,8 +310,10 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
         for u in players:
             p = st[u]
             a, idx = chosen[u], p["idx"]
-            o = bits_of(a, p["n"])
-            pay = -Lu[t, u] + float(((o.astype(np.float64) - A[t, idx]) * G[t, idx]).sum()) - lam * float(beta[idx][o].sum())
+            if p["table"] is not None:
+                pay = float(p["table"][t, a])
+            else:
+                pay = float(p["c"][t] + p["w"][t][bits_of(a, p["n"])].sum())
             old = p["logw"].get(a, prior_logw(a, p["n"]))
             if a in p["logw"]:  # fold the average accumulated at the old weight
                 p["acc"][a] += np.exp(old) * (p["s"] - p["last"][a])
@@ -328,7 +334,7 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
             p["s"] += 1.0 / (p["v"] + p["r"])  # the average is over the renormalised distributions
             nxt = best(p)
             if nxt != a:
-                new_bits, old_bits = bits_of(nxt, p["n"]), o
+                new_bits, old_bits = bits_of(nxt, p["n"]), bits_of(a, p["n"])
                 dist += (new_bits[None, :] != A[:, idx]).sum(1) - (old_bits[None, :] != A[:, idx]).sum(1)
                 chosen[u] = nxt
     for u in players:  # final action: argmax of the averaged distribution

@@ -18,7 +18,7 @@ import pandas as pd
 from ..curators.base import WITHHELD, CurationContext, Transformed, register_curator
 from ..data import Budget, TrainingSet
 from ..errors import ConfigError, RecsiftError
-from .game import STRATEGIES, GameConfig, default_train_config, fit_anchors, solve
+from .game import GameConfig, check_strategy, default_train_config, fit_anchors, solve
 from .influence import InfluenceConfig
 from .protocol import prepare
 from .willingness import check_lambda, draw_unwillingness, willingness_violation
@@ -55,8 +55,7 @@ def ifrqe_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget |
     lr = lr or (ctx.probe_config.lr if probe_cf else 0.01)
     if variant not in ("ifrqe", "ifrqe++"):
         raise ConfigError(f"variant {variant!r}: use 'ifrqe' or 'ifrqe++'")
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"strategy={strategy!r}: use one of {', '.join(map(repr, STRATEGIES))}")
+    check_strategy(strategy)  # before the data are prepared
     data = prepare(ctx.split, train_set=train_set, seed=ctx.seed, n_negatives=n_negatives)
     beta = draw_unwillingness(len(train_set), kind=unwillingness,
                               seed=ctx.seed if unwillingness_seed is None else unwillingness_seed)

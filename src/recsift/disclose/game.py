@@ -54,8 +54,7 @@ class GameConfig:
     def __post_init__(self) -> None:
         if self.n_anchors < 0 or not 0 < self.anchor_keep <= 1:
             raise ConfigError("need n_anchors >= 0 and 0 < anchor_keep <= 1")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"strategy={self.strategy!r}: use one of {', '.join(map(repr, STRATEGIES))}")
+        check_strategy(self.strategy)
 
 
 def train_disclosed(data: DisclosureData, disclosed: np.ndarray, cfg: GameConfig) -> torch.nn.Module:
@@ -118,6 +117,13 @@ def _mirror(data: DisclosureData, anchors: list[Anchor], beta: np.ndarray, lam: 
 
 
 STRATEGIES = {"best_response": _best_response, "mirror": _mirror}
+
+
+def check_strategy(name: str) -> str:
+    """``name`` if it is a disclosure strategy, else a ConfigError listing them."""
+    if name not in STRATEGIES:
+        raise ConfigError(f"strategy={name!r}: use one of {', '.join(map(repr, STRATEGIES))}")
+    return name
 
 
 def run_disclosure(data: DisclosureData, disclosed: np.ndarray, beta: np.ndarray, lam: float,

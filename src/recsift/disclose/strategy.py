@@ -226,6 +226,12 @@ class _PriorOrder:
             nxt = (1 << self.ones) - 1
         self.cur = nxt
 
+    def first_unplayed(self, played: dict) -> int | None:
+        """The highest-prior action not in ``played`` (advancing past the played ones), or None."""
+        while self.cur is not None and self.cur in played:
+            self.advance()
+        return self.cur
+
 
 def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[Anchor], lam: float = 1.0, *,
                             n_users: int | None = None, max_exact: int = 20, iters: int = 1000,
@@ -288,18 +294,16 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
         heap, logw = p["heap"], p["logw"]
         while heap and -heap[0][0] != logw[-heap[0][1]]:
             heapq.heappop(heap)  # stale entry (entries are (-log weight, -action))
-        o = p["order"]
-        while o.peek() is not None and o.peek() in logw:
-            o.advance()
         cand = []
         if heap:
             cand.append((-heap[0][0], heap[0][1]))
-        if o.peek() is not None:
-            cand.append((prior_logw(o.peek(), p["n"]), -o.peek()))
+        unplayed = p["order"].first_unplayed(logw)
+        if unplayed is not None:
+            cand.append((prior_logw(unplayed, p["n"]), -unplayed))
         return -max(cand)[1]  # highest weight, ties to the lower index
 
     def bits_of(a: int, n: int) -> np.ndarray:
-        return ((a >> np.arange(n)) & 1).astype(bool)
+        return action_bits(a, n).astype(bool)
 
     chosen = {u: best(st[u]) for u in players}
     for u in players:
@@ -340,12 +344,10 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
     for u in players:  # final action: argmax of the averaged distribution
         p = st[u]
         avg = {a: p["acc"][a] + np.exp(w) * (p["s"] - p["last"][a]) for a, w in p["logw"].items()}
-        o = p["order"]
-        while o.peek() is not None and o.peek() in p["logw"]:
-            o.advance()
         cands = [(v, -a) for a, v in avg.items()]
-        if o.peek() is not None:
-            cands.append((np.exp(prior_logw(o.peek(), p["n"])) * p["s"], -o.peek()))
+        unplayed = p["order"].first_unplayed(p["logw"])
+        if unplayed is not None:
+            cands.append((np.exp(prior_logw(unplayed, p["n"])) * p["s"], -unplayed))
         act[p["idx"]] = bits_of(-max(cands)[1], p["n"])
     anchor_of = base.anchor_of_user.copy()
     anchor_of[players] = int(np.argmin((act[None, :] != A).sum(1)))

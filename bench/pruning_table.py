@@ -4,7 +4,7 @@ Per dataset: the full-data reference and every curator × budget; each curated s
 with each model and seed (early stopping on the dataset's validation cases); test metrics from
 the best epoch. Probe models (EL2N, CCS, D2) and MoE experts are trained once per seed on the
 full training set and reused across budgets. Prints and writes
-bench/results/pruning_table_<dataset>.{json,md} with mean ± std over seeds and "% of full".
+bench/results/pruning_table_<dataset><suffix>.{json,md} with mean ± std over seeds and "% of full".
 
 Usage: python bench/pruning_table.py --dataset yoochoose-100k --budgets 0.3,0.5 --seeds 0,1,2 \
            --models gru4rec --curators random,el2n,ccs,d2,moe
@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--expert-epochs", type=int, default=50)
     ap.add_argument("--metrics", default="recall@20,mrr@20")
     ap.add_argument("--data-dir", default=os.environ.get("RECSIFT_DATA_DIR"))
+    ap.add_argument("--suffix", default="", help="appended to the result name, e.g. _transfer")
     a = ap.parse_args()
 
     from recsift.curators import CurationContext, curate
@@ -90,7 +91,7 @@ def main() -> None:
 
 def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     table = summarise(rows, metrics)
-    write_result(f"pruning_table_{a.dataset}", {"dataset": a.dataset, "args": vars(a), "rows": rows,
+    write_result(f"pruning_table_{a.dataset}{a.suffix}", {"dataset": a.dataset, "args": vars(a), "rows": rows,
                                                 "summary": table}, to_markdown(table, metrics, a))
 
 

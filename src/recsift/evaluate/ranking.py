@@ -82,7 +82,7 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tenso
     safe = torch.where(valid, targets, torch.zeros_like(targets))
     tscores = scores.gather(1, safe)  # [B, T]
     if method == "compare" or (method == "auto" and t <= _COMPARE_MAX_TARGETS):
-        counts = torch.stack([torch.count_nonzero(scores >= tscores[:, j : j + 1], dim=1) for j in range(t)], dim=1)
+        counts = torch.stack([(scores >= tscores[:, j : j + 1]).sum(1) for j in range(t)], dim=1)
     else:
         counts = _count_at_least_bucketed(scores, tscores)
     if t > 1:

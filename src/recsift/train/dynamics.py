@@ -87,11 +87,12 @@ def _stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | Non
         "grand": el2n * (grad_scale.detach().float() if grad_scale is not None else torch.ones_like(el2n)),
         "entropy": -(p[:, 1:] * logp[:, 1:]).sum(1),
         # items with a strictly higher probability (ties, including underflow to 0, count in the
-        # target's favour; the padding's 0 never does); count_nonzero beats topk(K) on CPU
-        "n_above": torch.count_nonzero(p > p_y.unsqueeze(1), dim=1),
+        # target's favour; the padding's 0 never does); a count beats topk(K) on CPU, and summing
+        # the boolean mask beats count_nonzero
+        "n_above": (p > p_y.unsqueeze(1)).sum(1),
     }
     if pessimistic_rank:  # ties count against the target
-        out["rank"] = torch.count_nonzero(p[:, 1:] >= p_y.unsqueeze(1), dim=1) - 1
+        out["rank"] = (p[:, 1:] >= p_y.unsqueeze(1)).sum(1) - 1
     return out
 
 

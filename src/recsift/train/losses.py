@@ -34,10 +34,13 @@ def get_loss(name: str) -> Callable[..., torch.Tensor]:
 
 
 def masked_log_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """log-softmax over items with the padding column 0 excluded (its probability is 0)."""
-    pad = torch.zeros(logits.size(1), dtype=torch.bool, device=logits.device)
-    pad[0] = True
-    return F.log_softmax(logits.masked_fill(pad, float("-inf")), dim=1)
+    """log-softmax over items with the padding column 0 excluded (its probability is 0).
+
+    A copy with column 0 set to -inf: on CPU ``masked_fill`` with a broadcast column mask is
+    several times slower than a copy, forward and backward."""
+    z = logits.clone()
+    z[:, 0] = float("-inf")
+    return F.log_softmax(z, dim=1)
 
 
 @register_loss("ce")

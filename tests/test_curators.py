@@ -201,3 +201,22 @@ def test_budget_in_validation():
         CurationContext(budget_in="items")
     with pytest.raises(ConfigError, match="unit"):
         CurationContext(unit="session")
+
+
+def test_a_probe_read_from_the_cache_keeps_its_training_seconds(tmp_path):
+    from recsift.curators.base import cached_cost_seconds, probe_cost_key
+
+    split = leave_one_out(generate(150, 40, seed=2).interactions)
+    ts = split.training_set("sequence")
+    mk = lambda: CurationContext(split=split, seed=0, coverage=False, cache_dir=tmp_path,  # noqa: E731
+                                 probe_config=TrainConfig(epochs=1, patience=None, batch_size=256))
+    first = mk()
+    curate(ts, "el2n", 0.5, first)
+    entry = first._memo[probe_cost_key(first.probe_key(ts))]
+    assert entry["seconds"] > 0 and entry["cached"] is False
+    assert cached_cost_seconds(first) == 0  # trained here: already in this curation's wall time
+    second = mk()
+    curate(ts, "d2", 0.5, second, score="el2n")  # same probe, read back from tmp_path
+    again = second._memo[probe_cost_key(second.probe_key(ts))]
+    assert again == {"seconds": entry["seconds"], "cached": True}
+    assert cached_cost_seconds(second) == entry["seconds"]

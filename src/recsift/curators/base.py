@@ -37,6 +37,11 @@ DROPPED, SELECTED, COVERAGE, CUTOFF, REPLACED, WITHHELD = range(6)
 COST_PREFIX = "cost|"
 
 
+def probe_cost_key(probe_key: str) -> str:
+    """The ``ctx._memo`` cost entry of the probe with key ``probe_key``."""
+    return f"{COST_PREFIX}probe|{probe_key}"
+
+
 def cached_cost_seconds(ctx: CurationContext) -> float:
     """Seconds of the reusable pieces ``ctx`` read from the cache instead of producing them."""
     return float(sum(v["seconds"] for k, v in ctx._memo.items() if k.startswith(COST_PREFIX) and v["cached"]))
@@ -82,6 +87,8 @@ class CurationContext:
         if hit is None or (embeddings and hit.embeddings is None):
             hit = probe_outputs(self, train_set, key, embeddings=embeddings)
             self._memo[key] = hit
+            meta = hit.extra["probe"]
+            self._memo[probe_cost_key(key)] = {"seconds": float(meta["seconds"]), "cached": bool(meta["cached"])}
         return hit
 
     def probe_key(self, train_set: TrainingSet) -> str:

@@ -2,7 +2,9 @@
 
 Dynamics come from the training steps (train mode); the final-model outputs and embeddings
 from one eval-mode pass afterwards (`recsift.train.sample_outputs`). With a cache folder the
-arrays are written atomically under ``probe-<key>/`` and read back on the next run.
+arrays are written atomically under ``probe-<key>/`` and read back on the next run;
+``extra["probe"]`` holds the probe's metadata, its training ``seconds`` and whether it was
+``cached`` (read back rather than trained here).
 """
 from __future__ import annotations
 
@@ -44,12 +46,13 @@ def probe_outputs(ctx: CurationContext, train_set: TrainingSet, key: str, *, emb
     log.info("probe %s trained on %d samples in %.1fs", ctx.probe, len(train_set), secs)
     emb = outs.pop("embedding", None)
     meta = {"probe": ctx.probe, "params": ctx.probe_params, "config": cfg.model_dump(), "epochs": rec.epochs_seen,
-            "embeddings": emb is not None, "seconds": round(secs, 2), "valid": res.valid, "n_samples": len(train_set)}
+            "embeddings": emb is not None, "seconds": round(secs, 3), "valid": res.valid, "n_samples": len(train_set)}
     if folder is not None:
         rec.save(folder / "dynamics.npz")
         save_npz(folder / "outputs.npz", **outs, **({"embedding": emb} if emb is not None else {}))
         write_json(folder / "probe.json", meta)  # written last: its presence marks a complete entry
-    return ScoreInputs(dynamics=rec.state, outputs=outs, embeddings=emb, epochs=rec.epochs_seen, extra={"probe": meta})
+    return ScoreInputs(dynamics=rec.state, outputs=outs, embeddings=emb, epochs=rec.epochs_seen,
+                       extra={"probe": {**meta, "cached": False}})
 
 
 def _read(folder, meta) -> ScoreInputs:
@@ -59,4 +62,5 @@ def _read(folder, meta) -> ScoreInputs:
     with np.load(folder / "outputs.npz") as z:
         outs = {k: z[k] for k in z.files}
     emb = outs.pop("embedding", None)
-    return ScoreInputs(dynamics=rec.state, outputs=outs, embeddings=emb, epochs=rec.epochs_seen, extra={"probe": meta})
+    return ScoreInputs(dynamics=rec.state, outputs=outs, embeddings=emb, epochs=rec.epochs_seen,
+                       extra={"probe": {**meta, "cached": True}})

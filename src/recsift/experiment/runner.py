@@ -247,7 +247,7 @@ def run_step(step: Step) -> dict[str, Any]:
 def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
     """Curate the full training set; write the curation folder. Returns the marker's extra fields."""
     from ..curators import CurationContext, curate, save_curation
-    from ..curators.base import cached_cost_seconds
+    from ..curators.base import cached_cost_seconds, probe_cost_key
     from ..train import TrainConfig
 
     inp = step.inputs
@@ -262,18 +262,14 @@ def _curation(step: Step, mem: PeakMemory) -> dict[str, Any]:
         ctx.probe_config = TrainConfig(**probe["train"])
     # curators sharing a probe wait for the first to train it, then read it from the probe cache
     pkey = ctx.probe_key(full) if probe else None
-    probe_json = ctx.cache_dir / f"probe-{pkey}" / "probe.json"
     with file_lock(ctx.cache_dir / f"probe-{pkey}.lock") if probe else nullcontext():
-        reused = probe_json.is_file()
         t0 = time.perf_counter()
         kept, report = curate(full, inp["method"], inp["budget"], ctx, **inp["params"])
         seconds = time.perf_counter() - t0
-    # a probe read from the cache was trained by an earlier step: add its training time, so that
-    # every row shows what its curation costs from scratch (`_memo` holds the probes it used)
-    reused = reused and pkey in ctx._memo
-    if reused:
-        seconds += float(json.loads(probe_json.read_text()).get("seconds", 0.0))
-    seconds += cached_cost_seconds(ctx)  # e.g. MoE experts trained by an earlier step
+    # pieces read from the cache (a probe, MoE experts) were produced by an earlier step: add their
+    # seconds, so that every row shows what its curation costs from scratch
+    seconds += cached_cost_seconds(ctx)
+    reused = bool(pkey) and ctx._memo.get(probe_cost_key(pkey), {}).get("cached", False)
     save_curation(step.folder, full, report, dataset=split.name, protocol=split.protocol,
                   extra={"step_key": step.key}, curated=kept)
     save_explain(Path(step.folder) / EXPLAIN, split, full, ctx, seed=inp["seed"])

@@ -34,7 +34,9 @@ in the released repository).
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -233,6 +235,80 @@ class _PriorOrder:
         return self.cur
 
 
+class _MirrorPlayer:
+    """One player's multiplicative-weights state over its 2^n actions (see
+    :func:`solve_disclosure_mirror`): played actions keep explicit log weights (and a heap for the
+    argmax), unplayed ones keep their prior weight and come from a lazy prior order; the average of
+    the renormalised distributions is accumulated per played action."""
+
+    def __init__(self, idx: np.ndarray, w: np.ndarray, c: np.ndarray, prior: float) -> None:
+        self.idx, self.n = idx, len(idx)
+        self.w, self.c = w, c  # payoff of action a under anchor t: c[t] + sum of w[t, k] over k in a
+        self.table = c[:, None] + over_actions(w) if self.n <= 12 else None  # lookup for short histories
+        self.lg, self.l1 = np.log(prior), np.log1p(-prior)
+        self.order = _PriorOrder(self.n)
+        self.logw: dict[int, float] = {}  # played actions' log weights
+        self.heap: list[tuple[float, int]] = []  # (-log weight, -action), stale entries skipped
+        self.acc: dict[int, float] = {}  # average accumulated up to ``last[a]``
+        self.last: dict[int, float] = {}
+        self.v = self.v_exact = 0.0  # total weight of the played actions (running, last exact sum)
+        self.seen = np.zeros(self.n + 1, np.int64)  # played actions per prior class (number disclosed)
+        self.r = 1.0  # total prior weight of the unplayed actions
+        self.s = 0.0  # sum over rounds of 1 / normaliser
+
+    def prior_logw(self, a: int) -> float:
+        k = bin(a).count("1")
+        return k * self.lg + (self.n - k) * self.l1
+
+    def bits(self, a: int) -> np.ndarray:
+        return action_bits(a, self.n).astype(bool)
+
+    def best(self) -> int:
+        """The action of highest weight (ties to the lower index)."""
+        heap, logw = self.heap, self.logw
+        while heap and -heap[0][0] != logw[-heap[0][1]]:
+            heapq.heappop(heap)
+        cand = [(-heap[0][0], heap[0][1])] if heap else []
+        unplayed = self.order.first_unplayed(logw)
+        if unplayed is not None:
+            cand.append((self.prior_logw(unplayed), -unplayed))
+        return -max(cand)[1]
+
+    def payoff(self, t: int, a: int) -> float:
+        if self.table is not None:
+            return float(self.table[t, a])
+        return float(self.c[t] + self.w[t][self.bits(a)].sum())
+
+    def update(self, a: int, pay: float, rate: float) -> None:
+        """Multiply the played action's weight by exp(rate · pay), renormalise, extend the average."""
+        old = self.logw.get(a, self.prior_logw(a))
+        if a in self.logw:  # fold the average accumulated at the old weight
+            self.acc[a] += np.exp(old) * (self.s - self.last[a])
+            self.v -= np.exp(old)
+        else:  # first play: leaves the unplayed mass, counted exactly per prior class (no cancellation)
+            self.acc[a] = np.exp(old) * self.s
+            self.seen[bin(a).count("1")] += 1
+            self.r = sum((comb(self.n, k) - self.seen[k]) * np.exp(self.prior_logw((1 << k) - 1))
+                         for k in range(self.n + 1))
+        new = old + rate * pay
+        self.logw[a], self.last[a] = new, self.s
+        heapq.heappush(self.heap, (-new, -a))
+        self.v += np.exp(new)
+        if self.v < 1e-6 * self.v_exact or self.v <= 0:  # weights decayed: re-add exactly (no drift)
+            self.v = self.v_exact = float(sum(np.exp(x) for x in self.logw.values()))
+        self.v_exact = max(self.v_exact, self.v)
+        self.s += 1.0 / (self.v + self.r)  # the average is over the renormalised distributions
+
+    def final_action(self) -> int:
+        """The argmax of the averaged distribution."""
+        avg = {a: self.acc[a] + np.exp(x) * (self.s - self.last[a]) for a, x in self.logw.items()}
+        cands = [(v, -a) for a, v in avg.items()]
+        unplayed = self.order.first_unplayed(self.logw)
+        if unplayed is not None:
+            cands.append((np.exp(self.prior_logw(unplayed)) * self.s, -unplayed))
+        return -max(cands)[1]
+
+
 def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[Anchor], lam: float = 1.0, *,
                             n_users: int | None = None, max_exact: int = 20, iters: int = 1000,
                             rate: float = 0.1, prior: float = 0.9) -> StrategyResult:
@@ -254,9 +330,6 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
     Cost O(L · log L) per player, never 2^n memory: unplayed actions keep their prior weight
     and are generated in prior order.
     """
-    import heapq
-    from math import comb
-
     lam = check_lambda(lam)
     if iters < 1 or rate <= 0 or not 0.5 < prior < 1:
         raise ConfigError(f"mirror solver needs iters >= 1, rate > 0 and 0.5 < prior < 1 "
@@ -273,89 +346,34 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
     counts = np.diff(ptr)
     players = np.flatnonzero(np.isfinite(Lu[0]) & (counts > 0) & (counts <= max_exact))
     act = base.disclosed.copy()  # factorised players keep their best response
-    lg, l1 = np.log(prior), np.log1p(-prior)
     st = {}
     for u in players:
         idx = order[ptr[u]:ptr[u + 1]]
-        n = len(idx)
-        # payoff of action a under anchor t: c[t] + Σ_{k in a} w[t, k]; a lookup table for short histories
-        w = G[:, idx] - lam * beta[idx][None, :]
-        c = -Lu[:, u] - (A[:, idx] * G[:, idx]).sum(1)
-        st[u] = {"idx": idx, "n": n, "order": _PriorOrder(n), "logw": {}, "heap": [], "acc": {}, "last": {},
-                 "v": 0.0, "v_exact": 0.0, "seen": np.zeros(n + 1, np.int64), "r": 1.0, "s": 0.0,
-                 "w": w, "c": c, "table": c[:, None] + over_actions(w) if n <= 12 else None}
-    T = len(anchors)
-
-    def prior_logw(a: int, n: int) -> float:
-        c = bin(a).count("1")
-        return c * lg + (n - c) * l1
-
-    def best(p: dict) -> int:
-        heap, logw = p["heap"], p["logw"]
-        while heap and -heap[0][0] != logw[-heap[0][1]]:
-            heapq.heappop(heap)  # stale entry (entries are (-log weight, -action))
-        cand = []
-        if heap:
-            cand.append((-heap[0][0], heap[0][1]))
-        unplayed = p["order"].first_unplayed(logw)
-        if unplayed is not None:
-            cand.append((prior_logw(unplayed, p["n"]), -unplayed))
-        return -max(cand)[1]  # highest weight, ties to the lower index
-
-    def bits_of(a: int, n: int) -> np.ndarray:
-        return action_bits(a, n).astype(bool)
-
-    chosen = {u: best(st[u]) for u in players}
+        st[u] = _MirrorPlayer(idx, G[:, idx] - lam * beta[idx][None, :],
+                              -Lu[:, u] - (A[:, idx] * G[:, idx]).sum(1), prior)
+    chosen = {u: st[u].best() for u in players}
     for u in players:
-        act[st[u]["idx"]] = bits_of(chosen[u], st[u]["n"])
+        act[st[u].idx] = st[u].bits(chosen[u])
     dist = (act[None, :] != A).sum(1)
     for _ in range(iters):
         t = int(np.argmin(dist))
         for u in players:
-            p = st[u]
-            a, idx = chosen[u], p["idx"]
-            if p["table"] is not None:
-                pay = float(p["table"][t, a])
-            else:
-                pay = float(p["c"][t] + p["w"][t][bits_of(a, p["n"])].sum())
-            old = p["logw"].get(a, prior_logw(a, p["n"]))
-            if a in p["logw"]:  # fold the average accumulated at the old weight
-                p["acc"][a] += np.exp(old) * (p["s"] - p["last"][a])
-                p["v"] -= np.exp(old)
-            else:  # first play: leaves the unplayed mass, counted exactly per prior class (no cancellation)
-                p["acc"][a] = np.exp(old) * p["s"]
-                c = bin(a).count("1")
-                p["seen"][c] += 1
-                p["r"] = sum((comb(p["n"], k) - p["seen"][k]) * np.exp(prior_logw((1 << k) - 1, p["n"]))
-                             for k in range(p["n"] + 1))
-            new = old + rate * pay
-            p["logw"][a], p["last"][a] = new, p["s"]
-            heapq.heappush(p["heap"], (-new, -a))
-            p["v"] += np.exp(new)
-            if p["v"] < 1e-6 * p["v_exact"] or p["v"] <= 0:  # weights decayed: re-add exactly (no drift)
-                p["v"] = p["v_exact"] = float(sum(np.exp(w) for w in p["logw"].values()))
-            p["v_exact"] = max(p["v_exact"], p["v"])
-            p["s"] += 1.0 / (p["v"] + p["r"])  # the average is over the renormalised distributions
-            nxt = best(p)
+            p, a = st[u], chosen[u]
+            p.update(a, p.payoff(t, a), rate)
+            nxt = p.best()
             if nxt != a:
-                new_bits, old_bits = bits_of(nxt, p["n"]), bits_of(a, p["n"])
-                dist += (new_bits[None, :] != A[:, idx]).sum(1) - (old_bits[None, :] != A[:, idx]).sum(1)
+                A_u = A[:, p.idx]
+                dist += (p.bits(nxt)[None, :] != A_u).sum(1) - (p.bits(a)[None, :] != A_u).sum(1)
                 chosen[u] = nxt
-    for u in players:  # final action: argmax of the averaged distribution
-        p = st[u]
-        avg = {a: p["acc"][a] + np.exp(w) * (p["s"] - p["last"][a]) for a, w in p["logw"].items()}
-        cands = [(v, -a) for a, v in avg.items()]
-        unplayed = p["order"].first_unplayed(p["logw"])
-        if unplayed is not None:
-            cands.append((np.exp(prior_logw(unplayed, p["n"])) * p["s"], -unplayed))
-        act[p["idx"]] = bits_of(-max(cands)[1], p["n"])
+    for u in players:
+        act[st[u].idx] = st[u].bits(st[u].final_action())
     anchor_of = base.anchor_of_user.copy()
     anchor_of[players] = int(np.argmin((act[None, :] != A).sum(1)))
     is_player = np.isfinite(Lu[0]) & (counts > 0)
     payoff = _payoff_of(act, user, beta, lam, A, G, Lu, anchor_of, is_player)
     return StrategyResult(act, payoff, anchor_of, iters, True, len(players), int(is_player.sum()) - len(players),
-                          info={"anchors": T, "lam": lam, "solver": "mirror", "iters": iters, "rate": rate,
-                                "prior": prior, "max_exact": max_exact})
+                          info={"anchors": len(anchors), "lam": lam, "solver": "mirror", "iters": iters,
+                                "rate": rate, "prior": prior, "max_exact": max_exact})
 
 
 def baseline_disclosure(kind: str, beta: np.ndarray, *, seed: int = 0, threshold: float = 0.5) -> np.ndarray:

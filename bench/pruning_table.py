@@ -28,7 +28,12 @@ CURATORS = {  # name -> (method, params)
     "ccs": ("ccs", {"score": "el2n", "beta": 0.1}),
     "d2": ("d2", {"score": "el2n", "graph": "session"}),
     "moe": ("moe", {}),
-    "moe_top": ("moe", {"selector": "top"}),
+    "moe_top": ("moe", {"selector": "top"}),  # ablations of the MoE curator: plain top-k selection,
+    "moe_k1": ("moe", {"k": 1}),  # gate top-k
+    "moe_k3": ("moe", {"k": 3}),
+    "moe_bal0": ("moe", {"bal_coef": 0.0}),  # no load-balancing loss
+    "moe_bal0.1": ("moe", {"bal_coef": 0.1}),
+    "moe_mean": ("moe", {"weighting": "mean"}),  # mean ensemble instead of the gate
 }
 
 
@@ -62,7 +67,7 @@ def main() -> None:
     full = split.training_set("sequence")
     metrics = tuple(a.metrics.split(","))
     budgets = [float(b) for b in a.budgets.split(",")]
-    rows = []
+    rows, routing = [], {}
     for seed in [int(s) for s in a.seeds.split(",")]:
         cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0],
                           batch_size=a.batch_size, lr=a.lr)
@@ -75,8 +80,9 @@ def main() -> None:
                 params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
             for b in budgets:
                 t0 = time.perf_counter()
-                kept, _ = curate(full, method, b, ctx, **params)
+                kept, report = curate(full, method, b, ctx, **params)
                 sets[(cname, b)] = (kept, time.perf_counter() - t0)
+                routing[(seed, cname, b)] = report.summary().get("routing_share")
                 print(f"seed {seed} {cname} {b}: {len(kept)} samples in {sets[(cname, b)][1]:.1f}s", flush=True)
         for model in a.models.split(","):
             for (cname, b), (ts, cur_s) in sets.items():
@@ -84,6 +90,7 @@ def main() -> None:
                 rows.append({"seed": seed, "model": model, "curator": cname, "budget": b, "kept": len(ts),
                              "fraction": len(ts) / len(full), "curation_s": round(cur_s, 1),
                              "epochs": len(res.history), "s_per_epoch": round(res.train_seconds_per_epoch, 2),
+                             "routing_share": routing[(seed, cname, b)] if cname != "full" else None,
                              **{m: res.test[m] for m in metrics}})
                 print(rows[-1], flush=True)
                 write(rows, metrics, a)  # after every row: an interrupted run keeps what it measured
@@ -109,6 +116,9 @@ def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:
             r[f"{m}_std"] = float(g[m].std(ddof=1)) if len(g) > 1 else 0.0
             r[f"{m}_retained"] = float(ret.mean())
             r[f"{m}_retained_se"] = float(ret.std(ddof=1) / np.sqrt(len(ret))) if len(ret) > 1 else 0.0
+        shares = [x for x in g.get("routing_share", []) if isinstance(x, dict)]
+        if shares:
+            r["routing_share"] = {k: float(np.mean([x[k] for x in shares])) for k in shares[0]}
         out.append(r)
     return out
 
@@ -120,6 +130,10 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
         cells = " | ".join(f"{100 * r[m]:.2f} ± {100 * r[m + '_std']:.2f} | {100 * r[m + '_retained']:.1f} ± "
                            f"{100 * r[m + '_retained_se']:.1f}" for m in metrics)
         lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {cells} |")
+    shares = [r for r in table if r.get("routing_share")]
+    if shares:
+        lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(
+            f"{r['curator']} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items()) for r in shares))
     lines.append(f"\nseeds {a.seeds} (rows so far: see n_seeds in the json); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
                  f"{a.probe_epochs} epochs; MoE experts {a.experts} (≤ {a.expert_epochs} epochs, early stopping); metrics ×100.")
     return "\n".join(lines)

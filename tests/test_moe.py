@@ -135,6 +135,8 @@ def test_moe_experts_are_cached_on_disk_and_reused(tmp_path, monkeypatch):
     mk = lambda: CurationContext(split=split, seed=0, coverage=False, cache_dir=tmp_path,  # noqa: E731
                                  probe_config=TrainConfig(batch_size=256))
     a, rep_a = curate(ts, "moe", 0.5, mk(), **params)
+    share = rep_a.summary()["routing_share"]  # each expert's share of the gate weight, in the summary
+    assert list(share) == ["gru4rec", "core"] and sum(share.values()) == pytest.approx(1, abs=1e-3)
     import recsift.moe.experts as ex_mod
 
     monkeypatch.setattr(ex_mod, "train_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")),

@@ -139,6 +139,7 @@ class Selection:
     unit_scores: np.ndarray | None = None
     score_name: str | None = None
     cut: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # goes into the report's summary (e.g. MoE routing)
 
 
 #: select(train_set, pool, m, ctx, view, **params) -> Selection over units in ``pool``
@@ -304,7 +305,8 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
                             extra={"coverage_units": int(len(prefix)), "kept_units": int(m_units),
                                    "budget_in": "targets" if by_targets else "units",
                                    "kept_targets": int(sizes[kept_units].sum()),
-                                   "select_seconds": round(time.perf_counter() - t0, 3), "seed": ctx.seed})
+                                   "select_seconds": round(time.perf_counter() - t0, 3), "seed": ctx.seed,
+                                   **sel.info})
     out = train_set.subset(np.flatnonzero(kept), curator=name, budget=str(budget), unit=ctx.unit, seed=ctx.seed,
                            **{f"param_{k}": v for k, v in params.items()})
     return out, report

@@ -124,7 +124,9 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
     else:
         g = build_graph(ctx, view, pool, "session", graph_k, max_candidates_per_item)
         kept = pool[select_d2(rank_normalise(s[pool], hard), m, graph=g, gamma_r=gamma_r)]
-    return Selection(kept, s, score)
+    share = res["fit"].routing_share()
+    return Selection(kept, s, score, info={"routing_share": {n: round(float(v), 4) for n, v in
+                                                             zip(res["outputs"].names, share)}})
 
 
 moe_curator.coverage_first = True  # type: ignore[attr-defined]

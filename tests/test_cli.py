@@ -102,3 +102,25 @@ def test_console_script_runs_as_a_process(fixtures):
     exe = os.path.join(os.path.dirname(sys.executable), "recsift")
     r = subprocess.run([exe, "datasets", "info", "nosuch"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown dataset" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_score_on_a_csv_passes_the_probe_and_file_options(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    from recsift.data.synthetic import generate
+
+    inter = generate(120, 40, seed=1).interactions
+    path = tmp_path / "clicks.csv"
+    pd.DataFrame({"sid": inter.user, "pid": inter.item, "ts": inter.time}).to_csv(path, sep=";", index=False)
+    code, out, err = run_cli(["score", "-d", str(path), "--user-col", "sid", "--item-col", "pid", "--time-col", "ts",
+                              "--sep", ";", "-m", "gru4rec", "--epochs", "2", "--lr", "0.01", "--batch-size", "64",
+                              "--seed", "3", "--score", "el2n,aum", "--out", str(tmp_path / "s.npz"), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    cfg = summary["probe"]["config"]
+    assert (summary["probe"]["probe"], cfg["epochs"], cfg["lr"], cfg["batch_size"], cfg["seed"]) == \
+        ("gru4rec", 2, 0.01, 64, 3)
+    with np.load(tmp_path / "s.npz") as z:
+        assert len(z["score_el2n"]) == len(z["score_aum"]) == summary["n_samples"] > 0
+        assert np.isfinite(z["score_el2n"]).all() and (z["score_el2n"] >= 0).all()

@@ -1,11 +1,15 @@
 """The ``recsift`` command line (typer). Library errors print one message and exit 2."""
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -30,11 +34,38 @@ RatingCol = Annotated[Optional[str], typer.Option(help="csv: rating column.")]
 Sep = Annotated[Optional[str], typer.Option(help="csv: separator (sniffed when omitted).")]
 
 
-def _file_opts(format: Optional[str], user_col: Optional[str], item_col: Optional[str], time_col: Optional[str],
-               rating_col: Optional[str], sep: Optional[str]) -> dict:
+def _option_group(name: str, options: dict[str, tuple[Any, Any]], build: Callable[..., Any]):
+    """Decorator for options several commands share: the command declares one parameter ``name``
+    where ``options`` (name -> (annotation, default)) go in its option list, and receives
+    ``build(**their values)`` there."""
+    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
+             for n, (a, d) in options.items()]
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn, eval_str=True)
+        params = []
+        for p in sig.parameters.values():
+            params += extra if p.name == name else [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            return fn(**{name: build(**{n: kwargs.pop(n) for n in options})}, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        return command
+
+    return deco
+
+
+def _file_opts(**opts: Optional[str]) -> dict:
     """Loader options for a dataset given as a file (ignored for registered names when unset)."""
-    opts = dict(format=format, user_col=user_col, item_col=item_col, time_col=time_col, rating_col=rating_col, sep=sep)
     return {k: v for k, v in opts.items() if v is not None}
+
+
+#: --format, --user-col, ... for a dataset given as a file; the command gets them as ``file_opts``
+file_options = _option_group("file_opts", {"format": (Format, None), "user_col": (UserCol, None),
+                                           "item_col": (ItemCol, None), "time_col": (TimeCol, None),
+                                           "rating_col": (RatingCol, None), "sep": (Sep, None)}, _file_opts)
 
 
 @datasets_app.command("list")
@@ -63,14 +94,10 @@ def datasets_list(
 
 
 @datasets_app.command("info")
+@file_options
 def datasets_info(
     name_or_path: Annotated[str, typer.Argument(help="A registered dataset name or a path to an interaction file.")],
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    time_col: TimeCol = None,
-    rating_col: RatingCol = None,
-    sep: Sep = None,
+    file_opts: dict = None,  # type: ignore[assignment]  # from @file_options
     split: Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (default: the dataset's protocol).")] = None,
     no_split: Annotated[bool, typer.Option("--no-split", help="Only raw counts.")] = False,
     data_dir: DataDir = None,
@@ -80,7 +107,7 @@ def datasets_info(
     from .data import dataset_info
 
     info = dataset_info(name_or_path, split=split, with_split=not no_split, data_dir=data_dir,
-                        **_file_opts(format, user_col, item_col, time_col, rating_col, sep))
+                        **file_opts)
     if as_json:
         print(json.dumps(info))
         return
@@ -166,6 +193,7 @@ def _parse_params(items: list[str] | None) -> dict:
 
 
 @app.command()
+@file_options
 def train(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `recsift models`).")],
@@ -185,12 +213,7 @@ def train(
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Model hyper-parameter key=value (repeatable).")] = None,
     train_set: Annotated[Optional[Path], typer.Option("--train-set", help="A folder written by `recsift curate`: train on its kept samples.")] = None,
     data_dir: DataDir = None,
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    time_col: TimeCol = None,
-    rating_col: RatingCol = None,
-    sep: Sep = None,
+    file_opts: dict = None,  # type: ignore[assignment]  # from @file_options
     progress: Annotated[bool, typer.Option(help="Log each epoch.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -206,8 +229,7 @@ def train(
                            device=device, mask_history=mask_history, progress=progress)
     if progress:
         logging.getLogger("recsift").setLevel(logging.INFO)
-    sd = load_split(dataset, split=split, data_dir=data_dir, **_file_opts(format, user_col, item_col, time_col,
-                                                                          rating_col, sep))
+    sd = load_split(dataset, split=split, data_dir=data_dir, **file_opts)
     curated, cmeta = None, {}
     if train_set is not None:
         from .curators import load_curated
@@ -239,20 +261,20 @@ def train(
               f"peak RSS {res.peak_rss_mb:.0f} MB")
 
 
-def _context(dataset: str, split: Optional[str], data_dir: Optional[Path], seed: int, probe: str, probe_epochs: int,
-             probe_lr: float, batch_size: int, unit: str = "sample", coverage: Optional[bool] = None,
-             cache_dir: Optional[Path] = None, budget_in: str = "units", file_opts: Optional[dict] = None):
+def _context(dataset: str, split: Optional[str], data_dir: Optional[Path], probe: _ProbeOpts, unit: str = "sample",
+             coverage: Optional[bool] = None, cache_dir: Optional[Path] = None, budget_in: str = "units",
+             file_opts: Optional[dict] = None):
     """Load the split and build the curation context (probe model and its training config)."""
     from .curators import CurationContext
     from .data import load_split
     from .models import get_model_class
     from .train import TrainConfig
 
-    get_model_class(probe)
-    cfg = TrainConfig.make(epochs=probe_epochs, lr=probe_lr, batch_size=batch_size, patience=None, seed=seed)
+    get_model_class(probe.model)
+    cfg = TrainConfig.make(epochs=probe.epochs, lr=probe.lr, batch_size=probe.batch_size, patience=None, seed=probe.seed)
     sd = load_split(dataset, split=split, data_dir=data_dir, **(file_opts or {}))
-    return sd, CurationContext(split=sd, seed=seed, unit=unit, coverage=coverage, probe=probe, probe_config=cfg,
-                               cache_dir=cache_dir, budget_in=budget_in)
+    return sd, CurationContext(split=sd, seed=probe.seed, unit=unit, coverage=coverage, probe=probe.model,
+                               probe_config=cfg, cache_dir=cache_dir, budget_in=budget_in)
 
 
 Probe = Annotated[str, typer.Option("--model", "-m", help="Probe model trained to record dynamics (see `recsift models`).")]
@@ -263,24 +285,31 @@ SplitOpt = Annotated[Optional[str], typer.Option(help="loo | ratio | sessions (d
 Seed = Annotated[int, typer.Option(help="Seed of the probe model and of random choices.")]
 
 
+@dataclass(frozen=True)
+class _ProbeOpts:
+    model: str
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+
+
+#: --model, --epochs, --lr, --batch-size, --seed of the probe model; the command gets them as ``probe``
+probe_options = _option_group("probe", {"model": (Probe, "gru4rec"), "epochs": (ProbeEpochs, 10), "lr": (ProbeLr, 1e-3),
+                                        "batch_size": (ProbeBatch, 2048), "seed": (Seed, 0)}, _ProbeOpts)
+
+
 @app.command()
+@probe_options
+@file_options
 def score(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
     score_name: Annotated[str, typer.Option("--score", "-s", help="Score name, comma-separated names, or 'all' (see `recsift methods`).")],
     out_file: Annotated[Path, typer.Option("--out", help="Output .npz (one row per training sample); a .json summary is written beside it.")],
-    model: Probe = "gru4rec",
-    epochs: ProbeEpochs = 10,
-    lr: ProbeLr = 1e-3,
-    batch_size: ProbeBatch = 2048,
-    seed: Seed = 0,
+    probe: _ProbeOpts = None,  # type: ignore[assignment]  # from @probe_options
     split: SplitOpt = None,
     data_dir: DataDir = None,
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    time_col: TimeCol = None,
-    rating_col: RatingCol = None,
-    sep: Sep = None,
+    file_opts: dict = None,  # type: ignore[assignment]  # from @file_options
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a probe model recording training dynamics; write per-sample data-importance scores."""
@@ -292,12 +321,11 @@ def score(
         from .errors import DataFormatError
 
         raise DataFormatError(f"--out {out_file} is a folder; give a file name such as scores.npz")
-    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size,
-                       file_opts=_file_opts(format, user_col, item_col, time_col, rating_col, sep))
+    sd, ctx = _context(dataset, split, data_dir, probe, file_opts=file_opts)
     from .scoring import compute_score
     from .utils.io import save_npz, write_json
 
-    full = sd.training_set("sequence" if _is_sequential(model) else "matrix")
+    full = sd.training_set("sequence" if _is_sequential(probe.model) else "matrix")
     inputs = ctx.score_inputs(full, embeddings=any(sp.needs == "embeddings" for sp in specs))
     cols = {f"score_{n}": compute_score(n, inputs) for n in names}
     d = full.data
@@ -313,7 +341,7 @@ def score(
     if as_json:
         print(json.dumps(summary, default=str))
         return
-    t = Table("score", "hard end", "mean", "std", title=f"{len(full):,} samples of {sd.name}, probe {model}")
+    t = Table("score", "hard end", "mean", "std", title=f"{len(full):,} samples of {sd.name}, probe {probe.model}")
     for n, v in summary["scores"].items():
         t.add_row(n, v["hard"], f"{v['mean']:.4g}", f"{v['std']:.4g}")
     out.print(t)
@@ -328,6 +356,8 @@ def _is_sequential(model: str) -> bool:
 
 
 @app.command()
+@probe_options
+@file_options
 def curate(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name or a file path.")],
     method: Annotated[str, typer.Option("--method", help="Curator (see `recsift methods`: random, ccs, d2, moe, distill_cf, ...) or a score name for top-k by it.")],
@@ -337,20 +367,11 @@ def curate(
     budget_in: Annotated[str, typer.Option(help="What a budget counts: units (of --unit) or targets (training targets kept, in whole units).")] = "units",
     coverage: Annotated[Optional[bool], typer.Option("--coverage/--no-coverage", help="Keep a set of units covering every training item first, inside the budget (default: the method's; on for moe).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Curator parameter key=value, e.g. score=forgetting, keep=easy, beta=0.1 (repeatable).")] = None,
-    model: Probe = "gru4rec",
-    epochs: ProbeEpochs = 10,
-    lr: ProbeLr = 1e-3,
-    batch_size: ProbeBatch = 2048,
-    seed: Seed = 0,
+    probe: _ProbeOpts = None,  # type: ignore[assignment]  # from @probe_options
     split: SplitOpt = None,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Reuse probe dynamics across runs from this folder.")] = None,
     data_dir: DataDir = None,
-    format: Format = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    time_col: TimeCol = None,
-    rating_col: RatingCol = None,
-    sep: Sep = None,
+    file_opts: dict = None,  # type: ignore[assignment]  # from @file_options
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Select a subset of the training data with a curator; write it for `recsift train --train-set`."""
@@ -364,10 +385,9 @@ def curate(
     if budget is None and not getattr(CURATORS[name], "transform", False):
         raise ConfigError(f"curator {name!r} needs --budget (a kept fraction in (0, 1] or a count of selection units)")
     b = None if budget is None else Budget.parse(budget)
-    sd, ctx = _context(dataset, split, data_dir, seed, model, epochs, lr, batch_size, unit, coverage, cache_dir,
-                       budget_in, _file_opts(format, user_col, item_col, time_col, rating_col, sep))
+    sd, ctx = _context(dataset, split, data_dir, probe, unit, coverage, cache_dir, budget_in, file_opts)
     # the curator's own data kind (distill_cf: a matrix) wins over the probe model's
-    kind = getattr(CURATORS[name], "kind", None) or ("sequence" if _is_sequential(model) else "matrix")
+    kind = getattr(CURATORS[name], "kind", None) or ("sequence" if _is_sequential(probe.model) else "matrix")
     full = sd.training_set(kind)
     kept, report = run_curate(full, method, b, ctx, **params)
     save_curation(out_dir, full, report, dataset=sd.name, protocol=sd.protocol, curated=kept)

@@ -7,6 +7,10 @@ epochs capped by ``--epochs`` (the table says where the cap binds: a run that us
 without stopping early). The regenerated data is built once per seed (mining, regenerator
 pre-training for ``--regen-epochs``, hybrid inference over the *full* training set) and timed.
 
+Variants: original, dr4sr, dr4sr_plus, doubled (the original data twice: the repetition control),
+and the ablations no_diversity, patterns (mined patterns as the dataset), end_to_end (DR4SR+ without
+the bi-level step).
+
 Usage::
 
     RECSIFT_THREADS=1 .venv/bin/python bench/dr4sr.py --dataset beauty --models sasrec \
@@ -30,7 +34,9 @@ PAPER = {  # Beauty / Toys R@10, N@10 (DR4SR paper, Table 2): original, +DR4SR, 
     ("beauty", "gru4rec"): ((.0204, .0107), (.0252, .0128), (.0292, .0149)),
     ("toys", "sasrec"): ((.0682, .0381), (.0762, .0432), (.0773, .0453)),
 }
-VARIANTS = ("original", "dr4sr", "dr4sr_plus", "doubled")
+VARIANTS = ("original", "dr4sr", "dr4sr_plus", "doubled", "no_diversity", "patterns", "end_to_end")
+# ablations (issue #8): the regenerator without its diversity promoter; the mined patterns alone as the
+# dataset; the DR4SR+ personalizer trained end to end (one-step look-ahead) instead of bi-level
 
 
 def load_avg() -> str:
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx = CurationContext(split=split, seed=seed, max_len=50)
         t0 = time.perf_counter()
         la0 = load_avg()
-        if not args.inference_only and not {"dr4sr", "dr4sr_plus"} & set(variants):
+        if not args.inference_only and not {"dr4sr", "dr4sr_plus", "end_to_end"} & set(variants):
             regen_set = None  # only original / doubled: nothing to regenerate
         else:
             regen_set, rep = curate(full, "dr4sr", None, ctx, **regen)
@@ -107,9 +113,13 @@ def main(argv: list[str] | None = None) -> None:
                 elif var == "doubled":
                     ts, _ = curate(full, "dr4sr", None, ctx, original_copies=2, include_patterns=False,
                                    include_regenerated=False)
-                else:
+                elif var == "no_diversity":
+                    ts, _ = curate(full, "dr4sr", None, ctx, **{**regen, "diversity": False})
+                elif var == "patterns":
+                    ts, _ = curate(full, "dr4sr", None, ctx, original_copies=0, include_regenerated=False, **regen)
+                else:  # dr4sr_plus, end_to_end
                     ts, prep = curate(full, "dr4sr_plus", None, ctx, target=model, bilevel_epochs=args.bilevel_epochs,
-                                      warmup_epochs=args.warmup_epochs, **regen)
+                                      warmup_epochs=args.warmup_epochs, end_to_end=var == "end_to_end", **regen)
                     h = prep.extra["bilevel_history"]
                     plain = [e["seconds"] for e in h if not e["bilevel"]]
                     bil = [e["seconds"] for e in h if e["bilevel"]]

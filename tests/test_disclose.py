@@ -297,6 +297,12 @@ def test_baselines():
     pro = baseline_disclosure("proactive", b, seed=1)
     assert abs(pro.mean() - 0.5) < 0.02 and pro[b < 0.1].mean() > 0.85
     assert abs(baseline_disclosure("random", b, seed=2).mean() - 0.5) < 0.02
+    # the same seed as the unwillingness draw: random and proactive must still be their own draws
+    # (they once shared its stream and collapsed onto threshold)
+    thr = baseline_disclosure("threshold", b)
+    rnd, pro0 = baseline_disclosure("random", b, seed=0), baseline_disclosure("proactive", b, seed=0)
+    assert (rnd != thr).mean() > 0.4 and (pro0 != thr).mean() > 0.2
+    assert abs(b[rnd].mean() - 0.5) < 0.02  # random ignores unwillingness
 
 
 # ------------------------------------------------------------------ bad input

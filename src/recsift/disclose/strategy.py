@@ -379,7 +379,9 @@ def solve_disclosure_mirror(user: np.ndarray, beta: np.ndarray, anchors: list[An
 def baseline_disclosure(kind: str, beta: np.ndarray, *, seed: int = 0, threshold: float = 0.5) -> np.ndarray:
     """Disclosure mask of a baseline: ``base``, ``random``, ``threshold`` or ``proactive`` (see module doc)."""
     beta = check_unwillingness(beta)
-    rng = np.random.default_rng(seed)
+    # a stream of its own: with default_rng(seed) and the unwillingness drawn by default_rng(seed) too
+    # (draw_unwillingness's default), "random" and "proactive" would both equal "threshold"
+    rng = np.random.default_rng([seed, 0xD15C])
     if kind == "base":
         return np.ones(len(beta), bool)
     if kind == "random":

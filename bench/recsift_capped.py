@@ -1,6 +1,7 @@
 """recsift accuracy at RecBole's epoch cap on ml-100k, over seeds, against RecBole's capped figures.
 
 Usage: python bench/recsift_capped.py [--models gru4rec,narm,sasrec,srgnn] [--seeds 0,1,2]
+                                     [--layout auto|prefix|all-prefix] [--name recsift_capped]
 
 Same protocol as bench/recbole_parity.py (leave-one-out by time, full ranking, no history mask,
 max length 50, batch 2048, Adam 1e-3, CE, a fixed number of epochs: 12 for GRU4Rec, 8 for the
@@ -35,6 +36,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="gru4rec,narm,sasrec,srgnn")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--layout", default="auto", choices=("auto", "prefix", "all-prefix"),
+                    help="auto: all-prefix for causal models, prefix otherwise")
+    ap.add_argument("--name", default="recsift_capped", help="result name under bench/results")
     ap.add_argument("--data-dir", default=os.environ.get("RECSIFT_DATA_DIR", str(BENCH.parent.parent / "shared" / "datasets")))
     args = ap.parse_args()
     from recsift.models import MODELS
@@ -44,7 +48,7 @@ def main() -> None:
                     "recsift N@10 mean ± std | SE (per user) R@10 / N@10 | within 2 SE R / N | s/epoch |\n"
                     "|---|---|---|---|---|---|---|---|---|\n")
     for model in args.models.split(","):
-        layout = "all-prefix" if MODELS[model].causal else "prefix"
+        layout = args.layout if args.layout != "auto" else ("all-prefix" if MODELS[model].causal else "prefix")
         runs = []
         for seed in (int(s) for s in args.seeds.split(",")):
             out = out_dir / f"{model}_{layout}_e{CAP[model]}_s{seed}.json"
@@ -73,7 +77,7 @@ def main() -> None:
                f"{r.std(ddof=1):.4f} | {n.mean():.4f} ± {n.std(ddof=1):.4f} | {se_r:.4f} / {se_n:.4f} | "
                f"{'yes' if ok_r else 'no'} / {'yes' if ok_n else 'no'} | {secs:.2f} |\n")
         print(md.splitlines()[-1], flush=True)
-    write_result("recsift_capped", {"rows": rows, "seeds": args.seeds}, md)
+    write_result(args.name, {"rows": rows, "seeds": args.seeds}, md)
     print(md)
 
 

@@ -34,6 +34,7 @@ CURATORS = {  # name -> (method, params)
     "moe_bal0": ("moe", {"bal_coef": 0.0}),  # no load-balancing loss
     "moe_bal0.1": ("moe", {"bal_coef": 0.1}),
     "moe_mean": ("moe", {"weighting": "mean"}),  # mean ensemble instead of the gate
+    "moe_heldout": ("moe", {"gate_data": "valid"}),  # gate trained on the validation cases
 }
 
 

@@ -64,6 +64,19 @@ def test_gate_routes_the_planted_subset_to_the_expert_that_is_right_there():
         fixed_weights(out, "median")
 
 
+def test_a_gate_trained_on_held_out_outputs_routes_the_samples_it_is_applied_to():
+    held, _ = _planted_outputs(n=3000, seed=1)
+    train, planted = _planted_outputs(n=2000, seed=2)
+    fit = fit_gate(held, k=2, epochs=5, lr=3e-3, batch_size=256, seed=0, apply_to=train)
+    assert fit.kind == "gate:heldout" and fit.weights.shape == (2000, 3)
+    assert fit.weights[planted, 0].mean() > 0.7 and fit.weights[~planted, 1].mean() > 0.6
+    # the applied samples are standardised with the held-out set's moments, not their own
+    feats = torch.from_numpy(train.gate_features(held.feature_moments()))
+    with torch.no_grad():
+        w, _ = fit.gate(torch.from_numpy(train.embedding), feats)
+    np.testing.assert_allclose(fit.weights, w.numpy(), atol=1e-6)
+
+
 def test_experts_stay_frozen_and_mixture_scores_match_a_direct_computation():
     from recsift.data import leave_one_out
     from recsift.data.synthetic import generate
@@ -121,6 +134,11 @@ def test_moe_curator_puts_coverage_first_then_d2_and_keeps_the_budget():
     assert hard[rep_top.kept].max() <= hard[~rep_top.kept].min()
     with pytest.raises(ConfigError, match="moe score"):
         curate(ts, "moe", 0.4, ctx, score="moe_whatever", **params)
+    # the gate trained on the validation cases instead (held out from the experts' training)
+    held, rep_held = curate(ts, "moe", 0.4, ctx, gate_data="valid", **params)
+    assert len(held) == len(kept) and sum(rep_held.extra["routing_share"].values()) == pytest.approx(1, abs=1e-3)
+    with pytest.raises(ConfigError, match="gate_data"):
+        curate(ts, "moe", 0.4, ctx, gate_data="valid", weighting="mean", **params)
 
 
 def test_moe_experts_are_cached_on_disk_and_reused(tmp_path, monkeypatch):

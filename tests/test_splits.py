@@ -78,3 +78,19 @@ def test_session_split_every_prefix_is_a_case():
     assert len(s.test) == 2 and len(s.valid) == 2  # 2 prefixes per 3-item session
     assert s.test.history(1).tolist() == [s.test.history(0)[0], s.test.targets(0)[0]]
     assert s.test.user.tolist() == [9, 9]
+
+
+def test_eval_cases_as_samples_one_sample_per_case_target():
+    from recsift.data import EvalCases
+
+    inter = _inter()
+    s = leave_one_out(inter)
+    smp = s.valid.as_samples()  # LOO: one sample per user with cases, prefix = history, target = valid item
+    assert len(smp) == 2
+    assert _raw(inter, smp.targets) == ["c", "a"]
+    assert [_raw(inter, p[p > 0]) for p in smp.prefixes(max_len=5)] == [["a", "b"], ["c"]]
+    # several targets per case: one sample each, the same history; an empty history gives a 0-length prefix
+    c = EvalCases.from_lists([0, 1], [[3, 4], []], [[7, 8], [9]], 10)
+    smp = c.as_samples()
+    assert smp.targets.tolist() == [7, 8, 9] and smp.prefix_lengths.tolist() == [2, 2, 0]
+    assert smp.prefixes(max_len=3).tolist() == [[0, 3, 4], [0, 3, 4], [0, 0, 0]]

@@ -29,7 +29,7 @@ MOE_SCORES = {"moe_aum": "low", "moe_loss": "high", "moe_entropy": "high", "moe_
 
 def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[str, ...], expert_epochs: int,
                expert_patience: int, weighting: str, k: int, bal_coef: float, gate_epochs: int,
-               single: str | int = 0) -> dict[str, Any]:
+               single: str | int = 0, gate_data: str = "train") -> dict[str, Any]:
     """Train (or reuse) the experts, fit the weighting, and score every sample; memoised on ``ctx``."""
     from ..moe import fit_gate, fixed_weights, mixture_scores
 
@@ -44,15 +44,28 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
         # seconds of cached pieces, so a row's curation time is its cost from scratch)
         ctx._memo[f"{COST_PREFIX}{ekey}"] = cost
     ex, outs = ctx._memo[ekey]
-    skey = f"{ekey}|{weighting}|{k}|{bal_coef}|{gate_epochs}|{single}"
+    skey = f"{ekey}|{weighting}|{k}|{bal_coef}|{gate_epochs}|{single}|{gate_data}"
     if skey not in ctx._memo:
-        if weighting == "gate":
+        if weighting == "gate" and gate_data == "valid":
+            fit = fit_gate(_valid_outputs(ex, train_set, ctx), k=k, bal_coef=bal_coef, epochs=gate_epochs,
+                           seed=ctx.seed, apply_to=outs)
+        elif weighting == "gate":
             fit = fit_gate(outs, k=k, bal_coef=bal_coef, epochs=gate_epochs, seed=ctx.seed,
                            sample_weights=train_set.weights)
         else:
             fit = fixed_weights(outs, weighting, expert=single)
         ctx._memo[skey] = {"scores": mixture_scores(ex, train_set, fit, outs), "fit": fit, "outputs": outs}
     return ctx._memo[skey]
+
+
+def _valid_outputs(experts: list, train_set: TrainingSet, ctx: CurationContext) -> Any:
+    """The frozen experts on the split's validation cases (held out from their training; their
+    early stopping did look at them), with popularity statistics from the training data."""
+    from ..moe import expert_outputs
+
+    held = TrainingSet(ctx.split.valid.as_samples())
+    counts = np.bincount(train_set.data.store.items, minlength=ctx.split.n_items + 1)
+    return expert_outputs(experts, held, counts=counts)
 
 
 def _cached_experts(ctx: CurationContext, train_set: TrainingSet, experts: tuple[str, ...], cfg: TrainConfig,
@@ -102,9 +115,12 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                 experts: tuple[str, ...] = ("core", "gru4rec", "srgnn"), score: str = "moe_aum",
                 selector: str = "d2", weighting: str = "gate", k: int = 2, bal_coef: float = 1e-2,
                 gate_epochs: int = 3, expert_epochs: int = 50, expert_patience: int = 5, single: str | int = 0,
-                gamma_r: float = 0.1, graph_k: int = 10, max_candidates_per_item: int = 200) -> Selection:
+                gamma_r: float = 0.1, graph_k: int = 10, max_candidates_per_item: int = 200,
+                gate_data: str = "train") -> Selection:
     """MoE data pruning: a noisy top-k gate over frozen experts scores each sample by the mixture;
-    item coverage first, then D2 on the item-sharing session graph over rank-normalised scores."""
+    item coverage first, then D2 on the item-sharing session graph over rank-normalised scores.
+    ``gate_data="valid"`` trains the gate on the experts' outputs for the validation cases
+    (held out from the experts' training) instead of the training samples (an ablation)."""
     from ..selection import select_d2, select_top
     from .builtin import build_graph
 
@@ -114,9 +130,13 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
         raise ConfigError(f"moe score {score!r} unknown; use one of {', '.join(MOE_SCORES)}")
     if selector not in ("d2", "top"):
         raise ConfigError(f"selector={selector!r}: use 'd2' (graph message passing) or 'top' (plain top-k)")
+    if gate_data not in ("train", "valid"):
+        raise ConfigError(f"gate_data={gate_data!r}: use 'train' (the training samples) or 'valid' (held-out cases)")
+    if gate_data == "valid" and weighting != "gate":
+        raise ConfigError(f"gate_data='valid' trains the gate; it has no effect with weighting={weighting!r}")
     res = moe_scores(train_set, ctx, experts=tuple(experts), expert_epochs=expert_epochs,
                      expert_patience=expert_patience, weighting=weighting, k=k, bal_coef=bal_coef,
-                     gate_epochs=gate_epochs, single=single)
+                     gate_epochs=gate_epochs, single=single, gate_data=gate_data)
     s = unit_mean(res["scores"][score].astype(np.float64), view.unit_of, view.n_units)
     hard = MOE_SCORES[score]
     if selector == "top":

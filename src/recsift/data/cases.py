@@ -9,10 +9,14 @@ into sampled ranking; they are drawn once, seeded, and saved with the split.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DataFormatError
+
+if TYPE_CHECKING:
+    from .sequences import SequenceSamples
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,27 @@ class EvalCases:
         cand = None if self.candidates is None else self.candidates[idx]
         return replace(self, user=self.user[idx], hist_indptr=hp, hist_items=hi, tgt_indptr=tp, tgt_items=ti,
                        candidates=cand)
+
+    def as_samples(self) -> SequenceSamples:
+        """Every (case history -> one of its targets) pair as a prefix sample: a sequence
+        ``history + [target]`` per pair in a new store (``user`` = its row there), the sample at its
+        last position. Lets held-out cases go through anything that takes samples (e.g. the
+        MoE experts' outputs on validation cases, to train the gate on data they never fitted)."""
+        from .sequences import SequenceSamples, SequenceStore
+
+        case = np.repeat(np.arange(len(self), dtype=np.int64), self.n_targets)
+        hist, hist_ptr = _gather_csr(self.hist_indptr, self.hist_items, case)
+        lens = np.diff(hist_ptr) + 1
+        indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        items = np.empty(indptr[-1], dtype=np.int64)
+        last = indptr[1:] - 1
+        is_hist = np.ones(len(items), bool)
+        is_hist[last] = False
+        items[is_hist] = hist
+        items[last] = self.tgt_items
+        store = SequenceStore(indptr, items, self.n_items)
+        return SequenceSamples(store, np.arange(len(case), dtype=np.int64), last,
+                               np.arange(len(case), dtype=np.int64))
 
     def padded_histories(self, max_len: int, *, pad_left: bool = True) -> np.ndarray:
         """Last ``max_len`` history items per case, zero padded: [n_cases, max_len]."""

@@ -45,20 +45,34 @@ class ExpertOutputs:
     def p_target(self) -> np.ndarray:
         return self.feats[:, :, FEATURES.index("p_target")]
 
-    def gate_features(self) -> np.ndarray:
-        """``[N, 3 + 4E]`` = data statistics + per-expert features, standardised column-wise."""
-        f = np.concatenate([self.stats, self.feats.reshape(len(self.feats), -1)], axis=1).astype(np.float64)
-        return ((f - f.mean(0)) / np.maximum(f.std(0), 1e-8)).astype(np.float32)
+    def _raw_features(self) -> np.ndarray:
+        return np.concatenate([self.stats, self.feats.reshape(len(self.feats), -1)], axis=1).astype(np.float64)
+
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Column mean and standard deviation of the raw gate features."""
+        f = self._raw_features()
+        return f.mean(0), np.maximum(f.std(0), 1e-8)
+
+    def gate_features(self, moments: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """``[N, 3 + 4E]`` = data statistics + per-expert features, standardised column-wise
+        (by ``moments`` when given, e.g. those of the samples the gate was trained on)."""
+        mean, std = self.feature_moments() if moments is None else moments
+        return ((self._raw_features() - mean) / std).astype(np.float32)
 
 
 def _prefix_config(config: TrainConfig, batch_size: int) -> TrainConfig:
     return config.model_copy(update={"layout": "prefix", "batch_size": batch_size, "progress": False})
 
 
-def data_statistics(train_set: TrainingSet, max_len: int = 50) -> np.ndarray:
-    """``[N, 3]``: log(1 + prefix length), mean log(1 + count) of the prefix items, log(1 + count) of the target."""
+def data_statistics(train_set: TrainingSet, max_len: int = 50, counts: np.ndarray | None = None) -> np.ndarray:
+    """``[N, 3]``: log(1 + prefix length), mean log(1 + count) of the prefix items, log(1 + count) of the target.
+
+    ``counts`` (item -> count) defaults to the counts in ``train_set``'s own store; pass the
+    training data's counts when ``train_set`` holds held-out cases."""
     s: SequenceSamples = train_set.data
-    counts = np.bincount(s.store.items, minlength=s.store.n_items + 1).astype(np.float64)
+    if counts is None:
+        counts = np.bincount(s.store.items, minlength=s.store.n_items + 1)
+    counts = np.asarray(counts, dtype=np.float64)
     logc = np.log1p(counts)
     logc[0] = 0.0
     out = np.zeros((len(s), 3), np.float32)
@@ -73,8 +87,9 @@ def data_statistics(train_set: TrainingSet, max_len: int = 50) -> np.ndarray:
 
 
 def expert_outputs(experts: Sequence[Expert], train_set: TrainingSet, *, top_k: int = 20,
-                   batch_size: int = 1024) -> ExpertOutputs:
-    """Run every frozen expert once over ``train_set`` (eval mode, prefix layout)."""
+                   batch_size: int = 1024, counts: np.ndarray | None = None) -> ExpertOutputs:
+    """Run every frozen expert once over ``train_set`` (eval mode, prefix layout); ``counts`` as
+    in `data_statistics`."""
     n, n_exp = len(train_set), len(experts)
     feats = np.zeros((n, n_exp, len(FEATURES)), np.float32)
     correct = np.zeros((n, n_exp), bool)
@@ -87,7 +102,8 @@ def expert_outputs(experts: Sequence[Expert], train_set: TrainingSet, *, top_k: 
         if e == 0:
             emb = out["embedding"]
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    return ExpertOutputs(tuple(ex.name for ex in experts), feats, correct, data_statistics(train_set), emb)
+    return ExpertOutputs(tuple(ex.name for ex in experts), feats, correct,
+                         data_statistics(train_set, counts=counts), emb)
 
 
 def aligned_logits(experts: Sequence[Expert], train_set: TrainingSet, *,

@@ -48,16 +48,19 @@ def _nll(weights: torch.Tensor, p_target: torch.Tensor, sample_w: torch.Tensor |
 
 def fit_gate(outputs: ExpertOutputs, *, k: int = 2, epochs: int = 3, lr: float = 1e-3, batch_size: int = 1024,
              bal_coef: float = 1e-2, hidden: int = 64, noisy: bool = True, seed: int = 0,
-             sample_weights: np.ndarray | None = None, train_idx: np.ndarray | None = None) -> GateFit:
+             sample_weights: np.ndarray | None = None, train_idx: np.ndarray | None = None,
+             apply_to: ExpertOutputs | None = None) -> GateFit:
     """Train the noisy top-k gate (only the gate) and return its eval-mode weights for every sample.
 
-    ``train_idx`` restricts gate training to some samples (e.g. held-out ones, the Link-MoE
-    ablation); weights are always returned for all samples.
+    ``train_idx`` restricts gate training to some samples of ``outputs``. With ``apply_to`` the
+    gate trains on ``outputs`` (e.g. the experts on held-out validation cases, the Link-MoE
+    ablation) and the returned weights are for the samples of ``apply_to`` (whose features are
+    standardised with the moments of ``outputs``); otherwise they are for all of ``outputs``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     feats = torch.from_numpy(outputs.gate_features())
-    emb = torch.from_numpy(np.ascontiguousarray(outputs.embedding, dtype=np.float32))
+    emb = torch.from_numpy(_embedding(outputs))
     p_t = torch.from_numpy(outputs.p_target.astype(np.float32))
     sw = torch.from_numpy(np.asarray(sample_weights, np.float32)) if sample_weights is not None else None
     gate = MoEGate(emb.shape[1], feats.shape[1], len(outputs.names), k=k, hidden=hidden, noisy=noisy)
@@ -80,9 +83,16 @@ def fit_gate(outputs: ExpertOutputs, *, k: int = 2, epochs: int = 3, lr: float =
         history.append({"epoch": epoch, "nll": tot / nb, "balance": tot_bal / nb})
         log.info("gate epoch %d nll %.4f balance %.4f", epoch, tot / nb, tot_bal / nb)
     gate.eval()
+    if apply_to is not None:
+        feats = torch.from_numpy(apply_to.gate_features(outputs.feature_moments()))
+        emb = torch.from_numpy(_embedding(apply_to))
     with torch.no_grad():
         w = torch.cat([gate(emb[lo: lo + 65536], feats[lo: lo + 65536])[0] for lo in range(0, len(feats), 65536)])
-    return GateFit(w.numpy(), "gate", history, gate)
+    return GateFit(w.numpy(), "gate" if apply_to is None else "gate:heldout", history, gate)
+
+
+def _embedding(outputs: ExpertOutputs) -> np.ndarray:
+    return np.ascontiguousarray(outputs.embedding, dtype=np.float32)
 
 
 def fixed_weights(outputs: ExpertOutputs, kind: str, *, expert: int | str = 0, epochs: int = 200,

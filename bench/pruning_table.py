@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import write_result  # noqa: E402
 
-CURATORS = {  # name -> (method, params)
+SESSION_UNIT = {"unit": "user", "budget_in": "targets"}
+CURATORS = {  # name -> (method, params[, CurationContext overrides])
     "random": ("random", {}),
     "el2n": ("el2n", {}),
     "ccs": ("ccs", {"score": "el2n", "beta": 0.1}),
@@ -35,6 +37,9 @@ CURATORS = {  # name -> (method, params)
     "moe_bal0.1": ("moe", {"bal_coef": 0.1}),
     "moe_mean": ("moe", {"weighting": "mean"}),  # mean ensemble instead of the gate
     "moe_heldout": ("moe", {"gate_data": "valid"}),  # gate trained on the validation cases
+    # selection unit = whole session (user) instead of prefix sample; the budget still counts targets
+    "random_session": ("random", {}, SESSION_UNIT),
+    "moe_session": ("moe", {}, SESSION_UNIT),
 }
 
 
@@ -76,12 +81,13 @@ def main() -> None:
             epochs=a.probe_epochs, patience=None, seed=seed, batch_size=a.batch_size, lr=a.lr))
         sets = {("full", 1.0): (full, 0.0)}
         for cname in a.curators.split(","):
-            method, params = CURATORS[cname]
+            method, params, *over = CURATORS[cname]
+            cctx = replace(ctx, **over[0]) if over else ctx  # shares ctx's memo: experts and probes are reused
             if method == "moe":
                 params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
             for b in budgets:
                 t0 = time.perf_counter()
-                kept, report = curate(full, method, b, ctx, **params)
+                kept, report = curate(full, method, b, cctx, **params)
                 sets[(cname, b)] = (kept, time.perf_counter() - t0)
                 routing[(seed, cname, b)] = report.summary().get("routing_share")
                 print(f"seed {seed} {cname} {b}: {len(kept)} samples in {sets[(cname, b)][1]:.1f}s", flush=True)

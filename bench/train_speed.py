@@ -42,11 +42,13 @@ cfg = TrainConfig(epochs=args["epochs"], layout=args["layout"], seed=0, batch_si
 torch.manual_seed(0)
 model = build_model(args["model"], n_items=split.n_items, max_len=50)
 tr = trainer_for(model, cfg)
-rec = DynamicsRecorder(len(ts)) if args["dynamics"] else None
+fused = {"eager": False, "fused": True}.get(args["dynamics"])  # "on": the library's default (auto)
+rec = DynamicsRecorder(len(ts), fused=fused) if args["dynamics"] != "off" else None
 hist = tr.fit(ts, None, mask_history=False, recorder=rec)
 print(json.dumps({**args, "n_samples": len(ts), "n_items": split.n_items, "data_seconds": t_data,
                   "epoch_seconds": [e["train_seconds"] for e in hist.epochs], "layout_used": tr.layout,
-                  "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()}))
+                  "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads(),
+                  "fused_stats": None if rec is None else rec.fused}))
 """
 
 
@@ -67,6 +69,9 @@ def main() -> None:
     ap.add_argument("--layouts", default="auto,prefix")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--dynamics", action="store_true", help="also time each run with the DynamicsRecorder on")
+    ap.add_argument("--stats", default="on",
+                    help="with --dynamics, comma-separated recorder variants: on (the default, RECSIFT_FUSED_STATS "
+                         "or auto), eager, fused (the compiled statistics kernel)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat each off/on pair this often, interleaved; the overhead is the median of the "
                          "per-round ratios (pairs taken minutes apart drift less than whole runs)")
@@ -75,7 +80,8 @@ def main() -> None:
     rows = []
     for model in args.models.split(","):
         for layout in args.layouts.split(","):
-            for rnd, dyn in [(i, d) for i in range(args.rounds) for d in ([False, True] if args.dynamics else [False])]:
+            variants = ["off", *args.stats.split(",")] if args.dynamics else ["off"]
+            for rnd, dyn in [(i, d) for i in range(args.rounds) for d in variants]:
                 cfg = {"model": model, "layout": layout, "dynamics": dyn, "epochs": args.epochs,
                        "dataset": args.dataset, "data_dir": args.data_dir, "synthetic": args.synthetic,
                        "n_items": args.n_items, "round": rnd}
@@ -96,16 +102,17 @@ def main() -> None:
           "|---|---|---|---|---|---|---|---|\n")
     for (m, lay, dyn), rs in groups.items():
         secs = statistics.median(s for r in rs for s in r["epoch_seconds"])
-        md += (f"| {m} | {lay} | {'on' if dyn else 'off'} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
+        md += (f"| {m} | {lay} | {dyn} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
                f"{len(rs)} | {secs:.2f} | {max(r['peak_rss_mb'] for r in rs):.0f} |\n")
     if args.dynamics:
         md += ("\nDynamics overhead (s/epoch with recorder / without; median of the per-round ratios, "
                "min-max in brackets):\n\n")
         for (m, lay, dyn), rs in groups.items():
-            off = groups.get((m, lay, False))
-            if dyn and off:
+            off = groups.get((m, lay, "off"))
+            if dyn != "off" and off:
                 ratios = sorted(a["median_epoch_seconds"] / b["median_epoch_seconds"] for a, b in zip(rs, off))
-                md += f"* {m} {lay}: {statistics.median(ratios):.3f}x [{ratios[0]:.3f}-{ratios[-1]:.3f}]\n"
+                md += (f"* {m} {lay}, recorder {dyn}: {statistics.median(ratios):.3f}x "
+                       f"[{ratios[0]:.3f}-{ratios[-1]:.3f}]\n")
     name = args.name or (f"train_speed_synthetic{args.synthetic}" if args.synthetic else f"train_speed_{args.dataset}")
     write_result(name, {"rows": rows}, md)
     print(md)

@@ -190,6 +190,41 @@ def test_per_sample_stats_in_cache_blocks_equal_one_pass(monkeypatch):
     assert (whole["rank"][:5] >= 1).all()  # the tied item counts against the target
 
 
+def test_fused_statistics_equal_the_eager_ones_and_fall_back_when_compiling_fails(monkeypatch, caplog):
+    """The compiled kernel (RECSIFT_FUSED_STATS) gives the eager values, ties included; a failed
+    compile warns once and the recorder goes on with the eager passes."""
+    from recsift.errors import ConfigError
+    from recsift.train import dynamics
+
+    torch.manual_seed(2)
+    logits, targets = torch.randn(300, 57) * 3, torch.randint(1, 57, (300,))
+    logits[:, 7] = logits[:, 9]  # ties, also at the top
+    logits[:10, 7] = logits[:10, 9] = 50.0
+    targets[:5] = 7
+    eager = dynamics.per_sample_stats(logits, targets, pessimistic_rank=True)
+    fused = dynamics.per_sample_stats(logits, targets, pessimistic_rank=True, fused=True)
+    if not dynamics._FUSED.get("failed"):  # a machine without a working compiler only checks the fallback
+        for key in eager:
+            torch.testing.assert_close(fused[key], eager[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert (eager["margin"][:10] == 0).all() and (eager["aum_logit"][:5] == 0).all()
+
+    monkeypatch.setattr(dynamics, "_FUSED", {})
+    monkeypatch.setattr(dynamics, "_fused_row_stats", lambda: (_ for _ in ()).throw(RuntimeError("no compiler")))
+    monkeypatch.setenv("RECSIFT_FUSED_STATS", "1")
+    rec = DynamicsRecorder(300)
+    rec.update(0, torch.arange(300), logits, targets)
+    assert rec.fused and dynamics._FUSED["failed"] and "eager" in caplog.text
+    np.testing.assert_allclose(rec.state["el2n_last"], eager["el2n"].numpy(), rtol=1e-6)
+    assert not dynamics.fused_stats_enabled(10**6, 10**6)  # off for the rest of the process
+    monkeypatch.setattr(dynamics, "_FUSED", {})
+    assert dynamics.fused_stats_enabled(10, 10) and not dynamics.fused_stats_enabled(10, 10, "meta")
+    monkeypatch.setenv("RECSIFT_FUSED_STATS", "auto")
+    assert not dynamics.fused_stats_enabled(1000, 1000) and dynamics.fused_stats_enabled(10**5, 10**4)
+    monkeypatch.setenv("RECSIFT_FUSED_STATS", "yes")
+    with pytest.raises(ConfigError, match="RECSIFT_FUSED_STATS"):
+        dynamics.fused_stats_enabled(10, 10)
+
+
 def test_forgetting_counts_transitions_and_state_is_o_n(tmp_path):
     rec = DynamicsRecorder(2, top_k=1)
     right = torch.tensor([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])

@@ -17,14 +17,20 @@ Per sample x with target y, logits z over items (padding excluded), p = softmax(
 """
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..utils.io import save_npz
 from .losses import masked_log_softmax
+
+log = logging.getLogger(__name__)
 
 _SUMMED = ("loss", "p_target", "aum_prob", "aum_logit", "margin", "el2n", "grand", "entropy")
 
@@ -34,8 +40,8 @@ CHUNK_ELEMENTS = 1 << 20  # rows per pass on CPU: a [rows, |I|] float32 block of
 
 @torch.no_grad()
 def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | None = None,
-                     grad_scale: torch.Tensor | None = None, *, pessimistic_rank: bool = False
-                     ) -> dict[str, torch.Tensor]:
+                     grad_scale: torch.Tensor | None = None, *, pessimistic_rank: bool = False,
+                     fused: bool = False) -> dict[str, torch.Tensor]:
     """Per-row loss, p_target, AUM margins, target-free margin, EL2N, GraNd and entropy.
 
     ``logits`` is ``[M, n_items + 1]`` (column 0 = padding, excluded); ``logp`` is its masked
@@ -45,38 +51,97 @@ def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Te
     and with ``pessimistic_rank`` the 0-based ``rank`` counting ties against the target.
 
     On CPU the rows are processed in cache-sized blocks (about 2x faster than whole batches
-    of all-prefix logits, which are read six times).
+    of all-prefix logits, which are read six times). ``fused`` computes the passes over the
+    items with one compiled kernel (see `fused_stats_enabled`); same values to float rounding.
     """
     rows = max(16, CHUNK_ELEMENTS // max(1, logits.shape[1]))
     if logits.device.type == "cpu" and logits.shape[0] > rows:
         def part(t: torch.Tensor | None, s: int) -> torch.Tensor | None:
             return None if t is None else t[s: s + rows]
 
-        parts = [_stats(logits[s: s + rows], targets[s: s + rows], part(logp, s), part(grad_scale, s), pessimistic_rank)
-                 for s in range(0, logits.shape[0], rows)]
+        parts = [_stats(logits[s: s + rows], targets[s: s + rows], part(logp, s), part(grad_scale, s), pessimistic_rank,
+                        fused) for s in range(0, logits.shape[0], rows)]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    return _stats(logits, targets, logp, grad_scale, pessimistic_rank)
+    return _stats(logits, targets, logp, grad_scale, pessimistic_rank, fused)
+
+
+def _top2_sorted(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return p.topk(2, dim=1)
+
+
+def _top2_masked(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same top 2 (ties give two indices of the same value) as two row maxima, the second
+    with the first's column masked: a form the compiler fuses with the other row passes."""
+    v1, i1 = p.max(1)
+    cols = torch.arange(p.shape[1], device=p.device)
+    v2, i2 = torch.where(cols[None, :] == i1[:, None], -1.0, p).max(1)
+    return torch.stack([v1, v2], 1), torch.stack([i1, i2], 1)
+
+
+def _row_stats(z: torch.Tensor, logp: torch.Tensor, targets: torch.Tensor, top2=_top2_sorted
+               ) -> tuple[torch.Tensor, ...]:
+    """The passes over ``[M, |I|]``: exp, top 2, the p·p and p·log p row sums and the count of
+    items above the target (on log-probabilities, so the target never counts itself)."""
+    p = logp.exp()
+    y = targets.view(-1, 1)
+    logp_y = logp.gather(1, y).squeeze(1)
+    top_p, top_i = top2(p)  # the logits' top 2 (exp is monotone; the padding has p = 0)
+    return (logp_y, z.gather(1, y).squeeze(1), top_p, z.gather(1, top_i), top_i, (p * p).sum(1),
+            -(p[:, 1:] * logp[:, 1:]).sum(1), (logp > logp_y.unsqueeze(1)).sum(1))
+
+
+_FUSED: dict[str, Any] = {}
+#: samples x items per epoch from which ``RECSIFT_FUSED_STATS=auto`` compiles the recorder's
+#: passes (the compile, ~20 s cold, then pays for itself within a few epochs)
+FUSED_MIN_ELEMENTS = 10**9
+
+
+def fused_stats_enabled(n_samples: int, n_items: int, device: torch.device | str = "cpu") -> bool:
+    """Whether the recorder uses the compiled kernel: ``RECSIFT_FUSED_STATS`` = ``1`` (always on
+    CPU), ``0`` (never) or ``auto`` (default: on CPU when ``n_samples * n_items`` reaches
+    `FUSED_MIN_ELEMENTS`). Never on GPU, and never after a compile failed in this process."""
+    from ..errors import ConfigError
+
+    mode = os.environ.get("RECSIFT_FUSED_STATS", "auto").strip().lower()
+    if mode not in ("auto", "1", "0"):
+        raise ConfigError(f"RECSIFT_FUSED_STATS={mode!r}: use 1, 0 or auto")
+    if torch.device(device).type != "cpu" or mode == "0" or _FUSED.get("failed"):
+        return False
+    return mode == "1" or n_samples * n_items >= FUSED_MIN_ELEMENTS
+
+
+def _fused_row_stats():
+    """`_row_stats` compiled into one fused CPU kernel (compiled once per process; the compiler
+    caches its output on disk, so later processes load it in seconds)."""
+    if "fn" not in _FUSED:
+        _FUSED["fn"] = torch.compile(partial(_row_stats, top2=_top2_masked), dynamic=True)
+    return _FUSED["fn"]
+
+
+def _row_passes(z: torch.Tensor, logp: torch.Tensor, targets: torch.Tensor, fused: bool) -> tuple[torch.Tensor, ...]:
+    if fused and not _FUSED.get("failed"):
+        try:
+            return _fused_row_stats()(z, logp, targets)
+        except Exception as exc:  # no compiler, unsupported platform: the eager passes give the same values
+            _FUSED["failed"] = True
+            log.warning("compiling the dynamics statistics failed (%s); using the eager version", exc)
+    return _row_stats(z, logp, targets)
 
 
 def _stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | None,
-           grad_scale: torch.Tensor | None, pessimistic_rank: bool) -> dict[str, torch.Tensor]:
+           grad_scale: torch.Tensor | None, pessimistic_rank: bool, fused: bool = False) -> dict[str, torch.Tensor]:
     # Full-width, contiguous arrays (column 0 = padding, probability 0): exp, topk(2), the p·p and
     # p·log p row sums (elementwise products: einsum goes through bmm, 4x slower on CPU) and the
     # rank count are the only passes over [M, |I|].
     z = logits.detach().float()
     logp = masked_log_softmax(z) if logp is None else logp.detach().float()
-    p = logp.exp()
-    y = targets.view(-1, 1)
-    logp_y = logp.gather(1, y).squeeze(1)
+    logp_y, z_y, top_p, top_z, top_i, pp, entropy, n_above = _row_passes(z, logp, targets, fused)
     p_y = logp_y.exp()
-    z_y = z.gather(1, y).squeeze(1)
-    top_p, top_i = p.topk(2, dim=1)  # the logits' top 2 (exp is monotone; the padding has p = 0)
     is_top1 = top_i[:, 0] == targets
-    top_z = z.gather(1, top_i)
     best_other_z = torch.where(is_top1, top_z[:, 1], top_z[:, 0])
     p1, p2 = top_p[:, 0], top_p[:, 1]
     best_other_p = torch.where(is_top1, p2, p1)
-    el2n = ((p * p).sum(1) - 2 * p_y + 1).clamp(min=0).sqrt()
+    el2n = (pp - 2 * p_y + 1).clamp(min=0).sqrt()
     out = {
         "loss": -logp_y,
         "p_target": p_y,
@@ -85,14 +150,14 @@ def _stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | Non
         "margin": p1 - p2,
         "el2n": el2n,
         "grand": el2n * (grad_scale.detach().float() if grad_scale is not None else torch.ones_like(el2n)),
-        "entropy": -(p[:, 1:] * logp[:, 1:]).sum(1),
-        # items with a strictly higher probability (ties, including underflow to 0, count in the
-        # target's favour; the padding's 0 never does); a count beats topk(K) on CPU, and summing
-        # the boolean mask beats count_nonzero
-        "n_above": (p > p_y.unsqueeze(1)).sum(1),
+        "entropy": entropy,
+        # items with a strictly higher log-probability (ties count in the target's favour; the
+        # padding's -inf never does); a count beats topk(K) on CPU, and summing the boolean mask
+        # beats count_nonzero
+        "n_above": n_above,
     }
     if pessimistic_rank:  # ties count against the target
-        out["rank"] = (p[:, 1:] >= p_y.unsqueeze(1)).sum(1) - 1
+        out["rank"] = (logp[:, 1:] >= logp_y.unsqueeze(1)).sum(1) - 1
     return out
 
 
@@ -100,8 +165,9 @@ class DynamicsRecorder:
     """Running per-sample statistics across epochs for ``n_samples`` training samples."""
 
     def __init__(self, n_samples: int, *, top_k: int = 20, early_epochs: int = 10,
-                 snapshot_epochs: Sequence[int] = ()) -> None:
+                 snapshot_epochs: Sequence[int] = (), fused: bool | None = None) -> None:
         self.n = int(n_samples)
+        self.fused = fused  # None: decided at the first batch by `fused_stats_enabled`
         self.top_k = int(top_k)
         self.early_epochs = int(early_epochs)
         self.snapshot_epochs = tuple(int(e) for e in snapshot_epochs)
@@ -132,7 +198,9 @@ class DynamicsRecorder:
         ``logits`` is ``[M, n_items + 1]`` (column 0 = padding); ``logp``, the log-softmax over
         items with padding excluded, is passed by the trainer when its loss computed it already.
         """
-        vals = per_sample_stats(logits, targets, logp, grad_scale)
+        if self.fused is None:
+            self.fused = fused_stats_enabled(self.n, logits.shape[1] - 1, logits.device)
+        vals = per_sample_stats(logits, targets, logp, grad_scale, fused=self.fused)
         correct = vals.pop("n_above") < self.top_k  # target in the top K; ties in its favour
         idx = sample_idx.cpu().numpy()
         st = self.state

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
                     extra = {"bilevel_seconds": prep.extra["bilevel_seconds"],
                              "plain_s_per_epoch": float(np.median(plain)) if plain else None,
                              "bilevel_s_per_epoch": float(np.median(bil)) if bil else None,
-                             "mean_weight": prep.extra["mean_weight"]}
+                             "mean_weight": prep.extra["mean_weight"],
+                             "weight_histogram": prep.extra["weight_histogram"]}
                 la = load_avg()
                 res = train_model(split, model, cfg, train_set=ts)
                 epochs_run = len(res.history)
@@ -142,8 +143,36 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def save(args, rows, regen_rows) -> None:
-    write_result(f"dr4sr_{args.dataset}{args.tag}", {"args": vars(args), "regeneration": regen_rows, "runs": rows},
-                 table(args, rows, regen_rows))
+    name = f"dr4sr_{args.dataset}{args.tag}"
+    write_result(name, {"args": vars(args), "regeneration": regen_rows, "runs": rows}, table(args, rows, regen_rows))
+    plot_weights(name, [r for r in rows if r.get("weight_histogram")])
+
+
+def plot_weights(name: str, rows: list[dict]) -> None:
+    """The learnt DR4SR+ weights of the regenerated samples, one histogram per target model
+    (and variant / seed), to bench/results/<name>_weights.png."""
+    if not rows:
+        return
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from _common import RESULTS
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for r in rows:
+        h = r["weight_histogram"]
+        edges, counts = np.asarray(h["edges"]), np.asarray(h["counts"], float)
+        ax.stairs(counts / max(counts.sum(), 1), edges,
+                  label=f"{r['model']} ({r['variant']}, seed {r['seed']}; median {h['quantiles'].get('0.5', float('nan')):.2f})")
+    ax.set_xlabel("learnt sample weight (regenerated samples; mined patterns fixed at 1)")
+    ax.set_ylabel("share of samples")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}_weights.png", dpi=120)
+    plt.close(fig)
 
 
 def table(args, rows, regen_rows) -> str:
@@ -172,9 +201,11 @@ def table(args, rows, regen_rows) -> str:
                        f"{r['load_before']} |")
         bl = [r for r in rows if r.get("bilevel_s_per_epoch")]
         for r in bl:
+            q = r.get("weight_histogram", {}).get("quantiles", {})
+            spread = (f" (10/50/90% quantiles {q['0.1']:.3f} / {q['0.5']:.3f} / {q['0.9']:.3f})" if q else "")
             out.append(f"\nDR4SR+ ({r['model']}): plain epochs {r['plain_s_per_epoch']:.1f} s, bi-level epochs "
                        f"{r['bilevel_s_per_epoch']:.1f} s (+{100 * (r['bilevel_s_per_epoch'] / r['plain_s_per_epoch'] - 1):.0f}%), "
-                       f"mean learnt weight {r['mean_weight']:.3f}")
+                       f"mean learnt weight {r['mean_weight']:.3f}{spread}")
     return "\n".join(out)
 
 

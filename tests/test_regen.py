@@ -246,6 +246,11 @@ def test_dr4sr_plus_weights_and_save_load_roundtrip(small_split, tmp_path):
     plain, _ = curate(ts, "dr4sr", None, ctx, **REGEN)  # same regenerated data (memoised in ctx)
     assert len(w) == len(plain)
     assert (w > 0).all() and (w <= 1).all() and w.std() > 0
+    h = rep.extra["weight_histogram"]  # the learnt weights (fixed pattern samples excluded), for plots
+    learnt = w[w != 1]
+    assert sum(h["counts"]) == len(learnt) and len(h["edges"]) == len(h["counts"]) + 1
+    assert h["edges"][0] == pytest.approx(learnt.min(), abs=1e-6) and h["edges"][-1] == pytest.approx(learnt.max(), abs=1e-6)
+    assert h["quantiles"]["0.5"] == pytest.approx(float(np.median(learnt)), abs=1e-4)
     # save and load back: same sequences, samples and weights
     save_curation(tmp_path / "c", ts, rep, dataset=small_split.name, protocol=small_split.protocol, curated=out)
     back, meta = load_curated(tmp_path / "c", small_split)

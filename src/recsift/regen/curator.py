@@ -178,6 +178,19 @@ def dr4sr(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, window: 
     return Transformed(res.train_set, kept=None, extra=_public(res.info))
 
 
+def weight_histogram(w: np.ndarray, bins: int = 30) -> dict[str, list[float]]:
+    """Counts of the learnt weights in ``bins`` equal bins between their minimum and maximum, and
+    their quantiles (JSON-ready, for the curation summary and plots)."""
+    w = np.asarray(w, np.float64)
+    if not len(w):
+        return {"edges": [], "counts": [], "quantiles": {}}
+    lo, hi = float(w.min()), float(w.max())
+    counts, edges = np.histogram(w, bins=bins, range=(lo, max(hi, lo + 1e-6)))
+    qs = (0.1, 0.25, 0.5, 0.75, 0.9)
+    return {"edges": edges.round(6).tolist(), "counts": counts.tolist(),
+            "quantiles": {str(q): round(float(v), 4) for q, v in zip(qs, np.quantile(w, qs))}}
+
+
 @register_curator("dr4sr_plus", transform=True)
 def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, target: str = "sasrec",
                window: int = 5, min_support: int = 2, max_patterns: int = 10, k_memories: int = 5, epochs: int = 40,
@@ -200,7 +213,8 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
     fit = train_bilevel(net, res.train_set, train_set, fixed, bcfg)
     w = sample_weights(fit, res.train_set, fixed, bcfg)
     info = {**_public(res.info), "bilevel_seconds": time.perf_counter() - t0, "target": target,
-            "bilevel_history": fit.history, "mean_weight": float(w[~fixed].mean()) if (~fixed).any() else 1.0}
+            "bilevel_history": fit.history, "mean_weight": float(w[~fixed].mean()) if (~fixed).any() else 1.0,
+            "weight_histogram": weight_histogram(w[~fixed])}
     out = TrainingSet(res.train_set.data, w, res.train_set.provenance)
     return Transformed(out, kept=None, scores=None, extra=info)
 

@@ -81,7 +81,7 @@ def main() -> None:
             epochs=a.probe_epochs, patience=None, seed=seed, batch_size=a.batch_size, lr=a.lr))
         sets = {("full", 1.0): (full, 0.0)}
         for cname in a.curators.split(","):
-            method, params, *over = CURATORS[cname]
+            method, params, *over = CURATORS.get(cname, (cname, {}))  # other names: a curator or a score
             cctx = replace(ctx, **over[0]) if over else ctx  # shares ctx's memo: experts and probes are reused
             if method == "moe":
                 params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}

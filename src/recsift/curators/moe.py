@@ -63,6 +63,8 @@ def _valid_outputs(experts: list, train_set: TrainingSet, ctx: CurationContext) 
     early stopping did look at them), with popularity statistics from the training data."""
     from ..moe import expert_outputs
 
+    if ctx.split.valid is None or not len(ctx.split.valid):
+        raise ConfigError("gate_data='valid' needs validation cases, and this split has none; use gate_data='train'")
     held = TrainingSet(ctx.split.valid.as_samples())
     counts = np.bincount(train_set.data.store.items, minlength=ctx.split.n_items + 1)
     return expert_outputs(experts, held, counts=counts)

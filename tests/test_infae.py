@@ -116,6 +116,11 @@ def test_memory_cap_names_the_limit_and_subsampling_works():
     ts = _tiny_set(n_users=40)
     with pytest.raises(ConfigError, match="max_memory_gb=1e-05.*max_users="):
         InfiniteAE(lam=1.0, max_memory_gb=1e-5).fit(ts)
+    # the suggested subsample is the largest that fits (beauty-sized: 12,101 items, a 4 GB cap)
+    from recsift.distill.infae import max_users_within, memory_bytes
+
+    m = max_users_within(4 * 2**30, 12_101)
+    assert memory_bytes(m, 12_101) <= 4 * 2**30 < memory_bytes(m + 1, 12_101) and m > 10_000
     model = InfiniteAE(lam=1.0, max_users=10, seed=3).fit(ts)
     assert model.fit_info_["n_train_users"] == 10 and len(np.unique(model.users_)) == 10
 

@@ -194,6 +194,16 @@ def memory_bytes(n_users: int, n_items: int) -> int:
     return 4 * (3 * n_users * n_users + 4 * n_users * (n_items + 1))
 
 
+def max_users_within(cap_bytes: float, n_items: int) -> int:
+    """The largest user count whose `memory_bytes` fits in ``cap_bytes`` (the positive root of
+    ``12 m² + 16 (n_items + 1) m = cap``)."""
+    b = 16.0 * (n_items + 1)
+    m = int((-b + math.sqrt(b * b + 48.0 * cap_bytes)) / 24.0)
+    while m > 0 and memory_bytes(m, n_items) > cap_bytes:  # float rounding
+        m -= 1
+    return m
+
+
 _PARAM_SPEC = {
     "lambdas": "non-empty sequence of λ >= 0 (default: the union grid without 0)",
     "lam": "None (choose λ on validation) or a fixed λ >= 0",
@@ -322,7 +332,7 @@ class InfiniteAE:
         need = memory_bytes(n, self.n_items_)
         cap = float(self.max_memory_gb) * 2**30
         if need > cap:
-            fit = int(math.sqrt(max(cap - 16 * n * (self.n_items_ + 1), 0) / 12))
+            fit = max_users_within(cap, self.n_items_)
             raise ConfigError(
                 f"∞-AE on {n:,} users needs about {need / 2**30:.1f} GB (its kernel, Cholesky factor and cross-kernel "
                 f"are n_users² = {n * n:,} floats each), more than max_memory_gb={self.max_memory_gb:g}. Subsample "

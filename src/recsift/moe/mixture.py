@@ -59,7 +59,8 @@ def fit_gate(outputs: ExpertOutputs, *, k: int = 2, epochs: int = 3, lr: float =
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    feats = torch.from_numpy(outputs.gate_features())
+    moments = outputs.feature_moments()  # the gate-training samples' standardisation, also for apply_to
+    feats = torch.from_numpy(outputs.gate_features(moments))
     emb = torch.from_numpy(_embedding(outputs))
     p_t = torch.from_numpy(outputs.p_target.astype(np.float32))
     sw = torch.from_numpy(np.asarray(sample_weights, np.float32)) if sample_weights is not None else None
@@ -84,7 +85,7 @@ def fit_gate(outputs: ExpertOutputs, *, k: int = 2, epochs: int = 3, lr: float =
         log.info("gate epoch %d nll %.4f balance %.4f", epoch, tot / nb, tot_bal / nb)
     gate.eval()
     if apply_to is not None:
-        feats = torch.from_numpy(apply_to.gate_features(outputs.feature_moments()))
+        feats = torch.from_numpy(apply_to.gate_features(moments))
         emb = torch.from_numpy(_embedding(apply_to))
     with torch.no_grad():
         w = torch.cat([gate(emb[lo: lo + 65536], feats[lo: lo + 65536])[0] for lo in range(0, len(feats), 65536)])

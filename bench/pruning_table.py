@@ -61,6 +61,9 @@ def main() -> None:
     ap.add_argument("--metrics", default="recall@20,mrr@20")
     ap.add_argument("--data-dir", default=os.environ.get("RECSIFT_DATA_DIR"))
     ap.add_argument("--suffix", default="", help="appended to the result name, e.g. _transfer")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rows of an earlier run of the same result name and only run the missing ones "
+                         "(retrain settings must match)")
     a = ap.parse_args()
 
     from recsift.curators import CurationContext, curate
@@ -73,7 +76,9 @@ def main() -> None:
     full = split.training_set("sequence")
     metrics = tuple(a.metrics.split(","))
     budgets = [float(b) for b in a.budgets.split(",")]
-    rows, routing = [], {}
+    rows, routing = previous_rows(a) if a.resume else ([], {})
+    done = {(r["seed"], r["model"], r["curator"], r["budget"]) for r in rows}
+    models = a.models.split(",")
     for seed in [int(s) for s in a.seeds.split(",")]:
         cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0],
                           batch_size=a.batch_size, lr=a.lr)
@@ -86,13 +91,17 @@ def main() -> None:
             if method == "moe":
                 params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
             for b in budgets:
+                if all((seed, m, cname, b) in done for m in models):
+                    continue
                 t0 = time.perf_counter()
                 kept, report = curate(full, method, b, cctx, **params)
                 sets[(cname, b)] = (kept, time.perf_counter() - t0)
                 routing[(seed, cname, b)] = report.summary().get("routing_share")
                 print(f"seed {seed} {cname} {b}: {len(kept)} samples in {sets[(cname, b)][1]:.1f}s", flush=True)
-        for model in a.models.split(","):
+        for model in models:
             for (cname, b), (ts, cur_s) in sets.items():
+                if (seed, model, cname, b) in done:
+                    continue
                 res = train_model(split, model, cfg, train_set=ts)
                 rows.append({"seed": seed, "model": model, "curator": cname, "budget": b, "kept": len(ts),
                              "fraction": len(ts) / len(full), "curation_s": round(cur_s, 1),
@@ -103,10 +112,41 @@ def main() -> None:
                 write(rows, metrics, a)  # after every row: an interrupted run keeps what it measured
 
 
+RETRAIN_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "probe_epochs", "experts", "expert_epochs",
+                "metrics")
+
+
+def previous_rows(a) -> tuple[list[dict], dict]:
+    """Rows (and MoE routing shares) of an earlier run of this result name, for ``--resume``."""
+    import json
+
+    from _common import RESULTS
+
+    path = RESULTS / f"pruning_table_{a.dataset}{a.suffix}.json"
+    if not path.exists():
+        return [], {}
+    old = json.loads(path.read_text())
+    clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
+    if clash:
+        raise SystemExit(f"--resume: {path} was run with other settings {clash} (old, new); "
+                         "use another --suffix or the same settings")
+    a.earlier_commands = old.get("commands", [old.get("command")])
+    rows = old["rows"]
+    routing = {(r["seed"], r["curator"], r["budget"]): r.get("routing_share") for r in rows}
+    print(f"resuming: {len(rows)} rows from {path}", flush=True)
+    return rows, routing
+
+
 def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     table = summarise(rows, metrics)
-    write_result(f"pruning_table_{a.dataset}{a.suffix}", {"dataset": a.dataset, "args": vars(a), "rows": rows,
-                                                "summary": table}, to_markdown(table, metrics, a))
+    commands = [*getattr(a, "earlier_commands", []), " ".join(["python"] + sys.argv)]
+    args = {k: v for k, v in vars(a).items() if k != "earlier_commands"}
+    md = to_markdown(table, metrics, a)
+    if len(commands) > 1:
+        md += "\n\nRows come from these runs, in order (`--resume` keeps earlier rows):\n" + "\n".join(
+            f"- `{c}`" for c in commands)
+    write_result(f"pruning_table_{a.dataset}{a.suffix}", {"dataset": a.dataset, "args": args, "rows": rows,
+                                                "commands": commands, "summary": table}, md)
 
 
 def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:

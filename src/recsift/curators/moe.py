@@ -66,7 +66,7 @@ def _valid_outputs(experts: list, train_set: TrainingSet, ctx: CurationContext) 
     if ctx.split.valid is None or not len(ctx.split.valid):
         raise ConfigError("gate_data='valid' needs validation cases, and this split has none; use gate_data='train'")
     held = TrainingSet(ctx.split.valid.as_samples())
-    counts = np.bincount(train_set.data.store.items, minlength=ctx.split.n_items + 1)
+    counts = train_set.data.store.item_counts(ctx.split.n_items)
     return expert_outputs(experts, held, counts=counts)
 
 

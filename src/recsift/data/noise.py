@@ -30,7 +30,7 @@ def inject_noisy_sequences(train_set: TrainingSet, frac: float, *, rng: np.rando
     n_new = int(round(frac * store.n_users))
     new_lens = rng.choice(lens, size=n_new, replace=True)
     if items == "popularity":
-        freq = np.bincount(store.items, minlength=store.n_items + 1)[1:].astype(np.float64)
+        freq = store.item_counts()[1:].astype(np.float64)
         new_items = rng.choice(np.arange(1, store.n_items + 1), size=int(new_lens.sum()), p=freq / freq.sum())
     elif items == "uniform":
         new_items = rng.integers(1, store.n_items + 1, size=int(new_lens.sum()))

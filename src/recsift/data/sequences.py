@@ -41,6 +41,10 @@ class SequenceStore:
     def sequence(self, u: int) -> np.ndarray:
         return self.items[self.indptr[u] : self.indptr[u + 1]]
 
+    def item_counts(self, n_items: int | None = None) -> np.ndarray:
+        """Occurrences of every item id (index 0 = padding, always 0), length ``max(n_items, self.n_items) + 1``."""
+        return np.bincount(self.items, minlength=max(n_items or 0, self.n_items) + 1)
+
     def user_of_position(self) -> np.ndarray:
         """User id of every position in ``items``."""
         return np.repeat(np.arange(self.n_users, dtype=np.int64), self.lengths)

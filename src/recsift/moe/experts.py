@@ -71,7 +71,7 @@ def data_statistics(train_set: TrainingSet, max_len: int = 50, counts: np.ndarra
     training data's counts when ``train_set`` holds held-out cases."""
     s: SequenceSamples = train_set.data
     if counts is None:
-        counts = np.bincount(s.store.items, minlength=s.store.n_items + 1)
+        counts = s.store.item_counts()
     counts = np.asarray(counts, dtype=np.float64)
     logc = np.log1p(counts)
     logc[0] = 0.0

@@ -190,6 +190,25 @@ def test_per_sample_stats_in_cache_blocks_equal_one_pass(monkeypatch):
     assert (whole["rank"][:5] >= 1).all()  # the tied item counts against the target
 
 
+@pytest.mark.parametrize("n_cols", [64, 129, 1684, 5000])
+def test_top2_values_equal_topk_with_ties_and_a_short_last_block(n_cols):
+    """The block-maxima top 2 gives topk's values: ties at the top inside one block and across
+    blocks, the maximum in the short last block, a padding column of -inf."""
+    from recsift.train.dynamics import top2_values
+
+    g = torch.Generator().manual_seed(n_cols)
+    x = torch.randn(40, n_cols, generator=g)
+    x[:, 0] = float("-inf")
+    x[0, 3] = x[0, 5] = 9.0  # tie at the top, same block
+    x[1, 3] = x[1, n_cols - 1] = 9.0  # tie at the top, different blocks
+    x[2, n_cols - 1] = 9.0  # maximum in the last column
+    x[3, n_cols - 2], x[3, n_cols - 1] = 8.0, 9.0  # both of the top 2 in the last block
+    x[4, 1], x[4, 2] = 8.0, 9.0  # both of the top 2 in the first block
+    v1, v2 = top2_values(x)
+    ref = x.topk(2, dim=1).values
+    assert torch.equal(v1, ref[:, 0]) and torch.equal(v2, ref[:, 1])
+
+
 def test_fused_statistics_equal_the_eager_ones_and_fall_back_when_compiling_fails(monkeypatch, caplog):
     """The compiled kernel (RECSIFT_FUSED_STATS) gives the eager values, ties included; a failed
     compile warns once and the recorder goes on with the eager passes."""

@@ -65,29 +65,48 @@ def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Te
     return _stats(logits, targets, logp, grad_scale, pessimistic_rank, fused)
 
 
-def _top2_sorted(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return p.topk(2, dim=1)
+def top2_values(x: torch.Tensor, block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """The largest and second-largest value of each row (equal when the maximum is tied).
+
+    Same values as ``x.topk(2, dim=1).values`` in about half the time on CPU: index-tracking
+    reductions (topk, max, argmax) are not vectorised there, ``amax`` is. So take the maxima of
+    ``block``-wide column blocks, the two best blocks, and the runner-up inside the best block."""
+    m, n = x.shape
+    nb = n // block
+    if nb < 2:
+        v = x.topk(2, dim=1).values
+        return v[:, 0], v[:, 1]
+    bmax = x[:, : nb * block].reshape(m, nb, block).amax(2)
+    if n > nb * block:
+        bmax = torch.cat([bmax, x[:, nb * block:].amax(1, keepdim=True)], 1)
+    bv, bi = bmax.topk(2, dim=1)
+    # a short last block is read as the last `block` columns: the extra ones are no larger than bv[:, 1]
+    start = (bi[:, 0] * block).clamp(max=n - block)
+    inner = x.gather(1, start.unsqueeze(1) + torch.arange(block, device=x.device))
+    v1 = bv[:, :1]
+    tied = (inner == v1).sum(1) > 1
+    runner_up = torch.where(inner < v1, inner, float("-inf")).amax(1)
+    return bv[:, 0], torch.maximum(bv[:, 1], torch.where(tied, bv[:, 0], runner_up))
 
 
-def _top2_masked(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same top 2 (ties give two indices of the same value) as two row maxima, the second
-    with the first's column masked: a form the compiler fuses with the other row passes."""
-    v1, i1 = p.max(1)
-    cols = torch.arange(p.shape[1], device=p.device)
-    v2, i2 = torch.where(cols[None, :] == i1[:, None], -1.0, p).max(1)
-    return torch.stack([v1, v2], 1), torch.stack([i1, i2], 1)
+def _top2_masked(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same two values as two row maxima, the second with the first's column masked: a form
+    the compiler fuses with the other row passes."""
+    v1, i1 = x.max(1)
+    cols = torch.arange(x.shape[1], device=x.device)
+    return v1, torch.where(cols[None, :] == i1[:, None], float("-inf"), x).amax(1)
 
 
-def _row_stats(z: torch.Tensor, logp: torch.Tensor, targets: torch.Tensor, top2=_top2_sorted
-               ) -> tuple[torch.Tensor, ...]:
-    """The passes over ``[M, |I|]``: exp, top 2, the p·p and p·log p row sums and the count of
-    items above the target (on log-probabilities, so the target never counts itself)."""
+def _row_stats(logp: torch.Tensor, targets: torch.Tensor, top2=top2_values) -> tuple[torch.Tensor, ...]:
+    """The passes over ``[M, |I|]``: exp, the top 2 log-probabilities, the p·p and p·log p row
+    sums and the count of items above the target (on log-probabilities, so the target never
+    counts itself). Row sums are ``vecdot``s and the count sums in int32: both 1.5-2x faster on
+    CPU than a product or comparison followed by ``sum``."""
     p = logp.exp()
-    y = targets.view(-1, 1)
-    logp_y = logp.gather(1, y).squeeze(1)
-    top_p, top_i = top2(p)  # the logits' top 2 (exp is monotone; the padding has p = 0)
-    return (logp_y, z.gather(1, y).squeeze(1), top_p, z.gather(1, top_i), top_i, (p * p).sum(1),
-            -(p[:, 1:] * logp[:, 1:]).sum(1), (logp > logp_y.unsqueeze(1)).sum(1))
+    logp_y = logp.gather(1, targets.view(-1, 1)).squeeze(1)
+    v1, v2 = top2(logp)  # the padding's -inf is never in the top 2 of a row with two items
+    return (logp_y, v1, v2, torch.linalg.vecdot(p, p), -torch.linalg.vecdot(p[:, 1:], logp[:, 1:]),
+            (logp > logp_y.unsqueeze(1)).sum(1, dtype=torch.int32))
 
 
 _FUSED: dict[str, Any] = {}
@@ -119,35 +138,34 @@ def _fused_row_stats():
     return _FUSED["fn"]
 
 
-def _row_passes(z: torch.Tensor, logp: torch.Tensor, targets: torch.Tensor, fused: bool) -> tuple[torch.Tensor, ...]:
+def _row_passes(logp: torch.Tensor, targets: torch.Tensor, fused: bool) -> tuple[torch.Tensor, ...]:
     if fused and not _FUSED.get("failed"):
         try:
-            return _fused_row_stats()(z, logp, targets)
+            return _fused_row_stats()(logp, targets)
         except Exception as exc:  # no compiler, unsupported platform: the eager passes give the same values
             _FUSED["failed"] = True
             log.warning("compiling the dynamics statistics failed (%s); using the eager version", exc)
-    return _row_stats(z, logp, targets)
+    return _row_stats(logp, targets)
 
 
 def _stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | None,
            grad_scale: torch.Tensor | None, pessimistic_rank: bool, fused: bool = False) -> dict[str, torch.Tensor]:
-    # Full-width, contiguous arrays (column 0 = padding, probability 0): exp, topk(2), the p·p and
-    # p·log p row sums (elementwise products: einsum goes through bmm, 4x slower on CPU) and the
-    # rank count are the only passes over [M, |I|].
+    # Full-width, contiguous arrays (column 0 = padding, log-probability -inf): exp, the top 2,
+    # the p·p and p·log p row sums and the rank count are the only passes over [M, |I|]. Logit
+    # differences within a row equal log-probability differences, so the AUM logit margin
+    # needs no pass over the logits.
     z = logits.detach().float()
     logp = masked_log_softmax(z) if logp is None else logp.detach().float()
-    logp_y, z_y, top_p, top_z, top_i, pp, entropy, n_above = _row_passes(z, logp, targets, fused)
+    logp_y, v1, v2, pp, entropy, n_above = _row_passes(logp, targets, fused)
     p_y = logp_y.exp()
-    is_top1 = top_i[:, 0] == targets
-    best_other_z = torch.where(is_top1, top_z[:, 1], top_z[:, 0])
-    p1, p2 = top_p[:, 0], top_p[:, 1]
-    best_other_p = torch.where(is_top1, p2, p1)
+    best_other = torch.where(n_above == 0, v2, v1)  # the target holds the maximum (ties in its favour)
+    p1, p2 = v1.exp(), v2.exp()
     el2n = (pp - 2 * p_y + 1).clamp(min=0).sqrt()
     out = {
         "loss": -logp_y,
         "p_target": p_y,
-        "aum_prob": p_y - best_other_p,
-        "aum_logit": z_y - best_other_z,
+        "aum_prob": p_y - best_other.exp(),
+        "aum_logit": logp_y - best_other,
         "margin": p1 - p2,
         "el2n": el2n,
         "grand": el2n * (grad_scale.detach().float() if grad_scale is not None else torch.ones_like(el2n)),
@@ -155,7 +173,7 @@ def _stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | Non
         # items with a strictly higher log-probability (ties count in the target's favour; the
         # padding's -inf never does); a count beats topk(K) on CPU, and summing the boolean mask
         # beats count_nonzero
-        "n_above": n_above,
+        "n_above": n_above.long(),
     }
     if pessimistic_rank:  # ties count against the target
         out["rank"] = (logp[:, 1:] >= logp_y.unsqueeze(1)).sum(1) - 1

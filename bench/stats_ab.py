@@ -1,0 +1,89 @@
+"""A/B of the recorder's eager per-batch statistics: this checkout against another git revision.
+
+This machine's throughput drifts by up to ±30% within minutes, so the two versions are timed
+in alternating fresh processes (``--rounds`` pairs) and compared by the median of each side.
+The other revision is checked out into a temporary git worktree and put first on PYTHONPATH.
+Writes bench/results/stats_ab.{json,md}.
+
+Usage: python bench/stats_ab.py --ref 8d7d151 --rounds 5 --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import write_result  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# one process: median of 7 timed calls per item count, printed as JSON
+SNIPPET = """
+import json, sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+from recsift.train.dynamics import per_sample_stats
+from recsift.train.losses import masked_log_softmax
+out = {}
+for n_items in map(int, sys.argv[2].split(",")):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2048, n_items + 1, generator=g) * 3
+    lp = masked_log_softmax(z)
+    y = torch.randint(1, n_items + 1, (2048,), generator=g)
+    per_sample_stats(z, y, lp)
+    ts = []
+    for _ in range(7):
+        t = time.perf_counter(); per_sample_stats(z, y, lp); ts.append(time.perf_counter() - t)
+    out[n_items] = sorted(ts)[3] * 1e3
+print(json.dumps(out))
+"""
+
+
+def run(src: Path, threads: int, items: str) -> dict[str, float]:
+    env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "OMP_WAIT_POLICY": "PASSIVE"}
+    res = subprocess.run([sys.executable, "-c", SNIPPET, str(threads), items], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ref", required=True, help="git revision to compare against (the baseline)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--items", default="1683,12102", help="item counts (ml-100k, Beauty)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        wt = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(wt), a.ref], check=True)
+        try:
+            sides = {"baseline": [], "this checkout": []}
+            for r in range(a.rounds):  # alternate, so drift hits both sides alike
+                sides["baseline"].append(run(wt / "src", a.threads, a.items))
+                sides["this checkout"].append(run(ROOT / "src", a.threads, a.items))
+                print(f"round {r}: baseline {sides['baseline'][-1]} this {sides['this checkout'][-1]}", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], check=False)
+    rows = []
+    for n in a.items.split(","):
+        base = statistics.median(x[n] for x in sides["baseline"])
+        new = statistics.median(x[n] for x in sides["this checkout"])
+        rows.append({"items": int(n), "baseline_ms": round(base, 2), "this_ms": round(new, 2),
+                     "speedup": round(base / new, 2)})
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    md = [f"Eager `per_sample_stats` on 2048 rows, {a.threads} thread(s), median over {a.rounds} alternating "
+          f"process pairs (each the median of 7 calls); baseline `{a.ref}`, this checkout `{head}`.", "",
+          "| items | baseline ms/batch | this ms/batch | speed-up |", "|---|---|---|---|"]
+    md += [f"| {r['items']:,} | {r['baseline_ms']} | {r['this_ms']} | {r['speedup']:.2f}x |" for r in rows]
+    write_result("stats_ab", {"ref": a.ref, "head": head, "threads": a.threads, "rows": rows, "raw": sides},
+                 "\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

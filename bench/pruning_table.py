@@ -64,6 +64,9 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true",
                     help="keep the rows of an earlier run of the same result name and only run the missing ones "
                          "(retrain settings must match)")
+    ap.add_argument("--reuse", default="",
+                    help="comma-separated result names (e.g. pruning_table_yoochoose-100k) whose rows with the same "
+                         "retrain settings are copied instead of rerun (runs are deterministic per seed)")
     a = ap.parse_args()
 
     from recsift.curators import CurationContext, curate
@@ -77,6 +80,7 @@ def main() -> None:
     metrics = tuple(a.metrics.split(","))
     budgets = [float(b) for b in a.budgets.split(",")]
     rows, routing = previous_rows(a) if a.resume else ([], {})
+    rows, routing = reused_rows(a, rows, routing)
     done = {(r["seed"], r["model"], r["curator"], r["budget"]) for r in rows}
     models = a.models.split(",")
     for seed in [int(s) for s in a.seeds.split(",")]:
@@ -137,11 +141,43 @@ def previous_rows(a) -> tuple[list[dict], dict]:
     return rows, routing
 
 
+def reused_rows(a, rows: list[dict], routing: dict) -> tuple[list[dict], dict]:
+    """Append the rows of the ``--reuse`` results that this run asks for and does not have yet."""
+    import json
+
+    from _common import RESULTS
+
+    want = {(s, m, c, b) for s in map(int, a.seeds.split(",")) for m in a.models.split(",")
+            for c in ["full", *a.curators.split(",")] for b in ([1.0] if c == "full" else map(float, a.budgets.split(",")))}
+    have = {(r["seed"], r["model"], r["curator"], r["budget"]) for r in rows}
+    a.reused = []
+    for name in filter(None, a.reuse.split(",")):
+        old = json.loads((RESULTS / f"{name}.json").read_text())
+        clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
+        if clash:
+            raise SystemExit(f"--reuse {name}: run with other settings {clash} (old, new)")
+        for r in old["rows"]:
+            key = (r["seed"], r["model"], r["curator"], r["budget"])
+            if key in want and key not in have:
+                rows.append({**r, "reused_from": name})
+                routing[(r["seed"], r["curator"], r["budget"])] = r.get("routing_share")
+                have.add(key)
+                a.reused.append(f"{name}: seed {key[0]} {key[1]} {key[2]} {key[3]:g}")
+    if a.reused:
+        print(f"reusing {len(a.reused)} rows: {a.reused}", flush=True)
+    return rows, routing
+
+
 def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     table = summarise(rows, metrics)
     commands = [*getattr(a, "earlier_commands", []), " ".join(["python"] + sys.argv)]
-    args = {k: v for k, v in vars(a).items() if k != "earlier_commands"}
+    args = {k: v for k, v in vars(a).items() if k not in ("earlier_commands", "reused")}
     md = to_markdown(table, metrics, a)
+    reused = [f"{r['reused_from']}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g}" for r in rows
+              if r.get("reused_from")]
+    if reused:
+        md += ("\n\nRows copied from earlier results with the same settings (`--reuse`; a seed's run is "
+               "deterministic, so rerunning gives the same numbers): " + "; ".join(reused))
     if len(commands) > 1:
         md += "\n\nRows come from these runs, in order (`--resume` keeps earlier rows):\n" + "\n".join(
             f"- `{c}`" for c in commands)

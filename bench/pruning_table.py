@@ -67,7 +67,11 @@ def main() -> None:
     ap.add_argument("--reuse", default="",
                     help="comma-separated result names (e.g. pruning_table_yoochoose-100k) whose rows with the same "
                          "retrain settings are copied instead of rerun (runs are deterministic per seed)")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md of an earlier run from its .json")
     a = ap.parse_args()
+    if a.render:
+        rows, _ = previous_rows(a)
+        return write(rows, tuple(a.metrics.split(",")), a)
 
     from recsift.curators import CurationContext, curate
     from recsift.data import load_split
@@ -130,6 +134,11 @@ def previous_rows(a) -> tuple[list[dict], dict]:
     if not path.exists():
         return [], {}
     old = json.loads(path.read_text())
+    if a.render:  # the table is rendered with the run's own settings and header
+        a.old_payload = old
+        for k, v in old["args"].items():
+            if k not in ("render", "resume", "reuse", "suffix", "dataset"):
+                setattr(a, k, v)
     clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
     if clash:
         raise SystemExit(f"--resume: {path} was run with other settings {clash} (old, new); "
@@ -170,7 +179,7 @@ def reused_rows(a, rows: list[dict], routing: dict) -> tuple[list[dict], dict]:
 
 def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     table = summarise(rows, metrics)
-    commands = [*getattr(a, "earlier_commands", []), " ".join(["python"] + sys.argv)]
+    commands = [*getattr(a, "earlier_commands", []), *([] if a.render else [" ".join(["python"] + sys.argv)])]
     args = {k: v for k, v in vars(a).items() if k not in ("earlier_commands", "reused")}
     md = to_markdown(table, metrics, a)
     reused = [f"{r['reused_from']}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g}" for r in rows
@@ -181,6 +190,19 @@ def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     if len(commands) > 1:
         md += "\n\nRows come from these runs, in order (`--resume` keeps earlier rows):\n" + "\n".join(
             f"- `{c}`" for c in commands)
+    if a.render:  # only the .md, under the run's own date, machine and command
+        from recsift.utils.io import write_atomic
+
+        from _common import RESULTS
+
+        old = a.old_payload
+        if old.get("note"):
+            md += "\n\n" + old["note"]
+        m = old["machine"]
+        head = (f"# {old['benchmark']}\n\n{old['date']}; {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
+                f"torch {m['torch']}\n\nCommand: `{old['command']}`\n\n")
+        write_atomic(RESULTS / f"{old['benchmark']}.md", lambda p: p.write_text(head + md + "\n"))
+        return
     write_result(f"pruning_table_{a.dataset}{a.suffix}", {"dataset": a.dataset, "args": args, "rows": rows,
                                                 "commands": commands, "summary": table}, md)
 
@@ -207,17 +229,17 @@ def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:
 
 
 def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
-    head = "| model | curator | keep | samples | " + " | ".join(f"{m} (mean ± std) | % of full ± se" for m in metrics) + " |"
-    lines = [head, "|" + "---|" * (4 + 2 * len(metrics))]
+    head = "| model | curator | keep | samples | seeds | " + " | ".join(f"{m} (mean ± std) | % of full ± se" for m in metrics) + " |"
+    lines = [head, "|" + "---|" * (5 + 2 * len(metrics))]
     for r in table:
         cells = " | ".join(f"{100 * r[m]:.2f} ± {100 * r[m + '_std']:.2f} | {100 * r[m + '_retained']:.1f} ± "
                            f"{100 * r[m + '_retained_se']:.1f}" for m in metrics)
-        lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {cells} |")
+        lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {r['n_seeds']} | {cells} |")
     shares = [r for r in table if r.get("routing_share")]
     if shares:
         lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(
             f"{r['curator']} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items()) for r in shares))
-    lines.append(f"\nseeds {a.seeds} (rows so far: see n_seeds in the json); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
+    lines.append(f"\nseeds {a.seeds} (the seeds column: how many of them each row has so far); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
                  f"{a.probe_epochs} epochs; MoE experts {a.experts} (≤ {a.expert_epochs} epochs, early stopping); metrics ×100.")
     return "\n".join(lines)
 

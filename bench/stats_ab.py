@@ -3,7 +3,7 @@
 This machine's throughput drifts by up to ±30% within minutes, so the two versions are timed
 in alternating fresh processes (``--rounds`` pairs) and compared by the median of each side.
 The other revision is checked out into a temporary git worktree and put first on PYTHONPATH.
-Writes bench/results/stats_ab.{json,md}.
+Writes bench/results/stats_ab_<threads>t.{json,md}.
 
 Usage: python bench/stats_ab.py --ref 8d7d151 --rounds 5 --threads 1
 """
@@ -80,7 +80,7 @@ def main() -> None:
           f"process pairs (each the median of 7 calls); baseline `{a.ref}`, this checkout `{head}`.", "",
           "| items | baseline ms/batch | this ms/batch | speed-up |", "|---|---|---|---|"]
     md += [f"| {r['items']:,} | {r['baseline_ms']} | {r['this_ms']} | {r['speedup']:.2f}x |" for r in rows]
-    write_result("stats_ab", {"ref": a.ref, "head": head, "threads": a.threads, "rows": rows, "raw": sides},
+    write_result(f"stats_ab_{a.threads}t", {"ref": a.ref, "head": head, "threads": a.threads, "rows": rows, "raw": sides},
                  "\n".join(md))
     print("\n".join(md))
 

@@ -36,17 +36,25 @@ def machine() -> dict[str, Any]:
 
 def write_result(name: str, payload: dict[str, Any], table_md: str) -> Path:
     """Write bench/results/<name>.json and <name>.md (atomically)."""
-    from recsift.utils.io import write_atomic, write_json
+    from recsift.utils.io import write_json
 
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     payload = {"benchmark": name, "date": stamp, "command": " ".join(["python"] + sys.argv), "machine": machine(),
                **payload}
     out = write_json(RESULTS / f"{name}.json", payload)
-    m = payload["machine"]
-    header = f"# {name}\n\n{stamp}; {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; torch {m['torch']}\n\n" \
-             f"Command: `{payload['command']}`\n\n"
-    write_atomic(RESULTS / f"{name}.md", lambda p: p.write_text(header + table_md + "\n"))
+    write_markdown(payload, table_md)
     return out
+
+
+def write_markdown(payload: dict[str, Any], table_md: str) -> Path:
+    """Write bench/results/<benchmark>.md (atomically) under the header of ``payload``: its date,
+    machine and command (also for re-rendering an earlier result's table)."""
+    from recsift.utils.io import write_atomic
+
+    m = payload["machine"]
+    header = f"# {payload['benchmark']}\n\n{payload['date']}; {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; " \
+             f"torch {m['torch']}\n\nCommand: `{payload['command']}`\n\n"
+    return write_atomic(RESULTS / f"{payload['benchmark']}.md", lambda p: p.write_text(header + table_md + "\n"))
 
 
 def dumps(x: Any) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import write_result  # noqa: E402
+from _common import RESULTS, write_markdown, write_result  # noqa: E402
 
 SESSION_UNIT = {"unit": "user", "budget_in": "targets"}
 CURATORS = {  # name -> (method, params[, CurationContext overrides])
@@ -70,8 +70,7 @@ def main() -> None:
     ap.add_argument("--render", action="store_true", help="only rewrite the .md of an earlier run from its .json")
     a = ap.parse_args()
     if a.render:
-        rows, _ = previous_rows(a)
-        return write(rows, tuple(a.metrics.split(",")), a)
+        return write(previous_rows(a), tuple(a.metrics.split(",")), a)
 
     from recsift.curators import CurationContext, curate
     from recsift.data import load_split
@@ -83,9 +82,9 @@ def main() -> None:
     full = split.training_set("sequence")
     metrics = tuple(a.metrics.split(","))
     budgets = [float(b) for b in a.budgets.split(",")]
-    rows, routing = previous_rows(a) if a.resume else ([], {})
-    rows, routing = reused_rows(a, rows, routing)
-    done = {(r["seed"], r["model"], r["curator"], r["budget"]) for r in rows}
+    rows = reused_rows(a, previous_rows(a) if a.resume else [])
+    done = {row_key(r) for r in rows}
+    routing = {}  # (seed, curator, budget) -> routing share of the curations this run makes
     models = a.models.split(",")
     for seed in [int(s) for s in a.seeds.split(",")]:
         cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0],
@@ -124,63 +123,63 @@ RETRAIN_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "probe_epoc
                 "metrics")
 
 
-def previous_rows(a) -> tuple[list[dict], dict]:
-    """Rows (and MoE routing shares) of an earlier run of this result name, for ``--resume``."""
+def row_key(r: dict) -> tuple:
+    return r["seed"], r["model"], r["curator"], r["budget"]
+
+
+def load_result(name: str) -> dict:
     import json
 
-    from _common import RESULTS
+    return json.loads((RESULTS / f"{name}.json").read_text())
 
-    path = RESULTS / f"pruning_table_{a.dataset}{a.suffix}.json"
-    if not path.exists():
-        return [], {}
-    old = json.loads(path.read_text())
+
+def check_settings(old: dict, a, what: str) -> None:
+    """An earlier result's retrain settings must equal this run's (``what`` names the flag)."""
+    clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
+    if clash:
+        raise SystemExit(f"{what}: {old['benchmark']} was run with other settings {clash} (old, new); "
+                         "use another --suffix or the same settings")
+
+
+def previous_rows(a) -> list[dict]:
+    """Rows of an earlier run of this result name (``--resume``, ``--render``)."""
+    name = f"pruning_table_{a.dataset}{a.suffix}"
+    if not (RESULTS / f"{name}.json").exists():
+        if a.render:
+            raise SystemExit(f"--render: no {RESULTS / name}.json to render")
+        return []
+    old = load_result(name)
     if a.render:  # the table is rendered with the run's own settings and header
         a.old_payload = old
         for k, v in old["args"].items():
             if k not in ("render", "resume", "reuse", "suffix", "dataset"):
                 setattr(a, k, v)
-    clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
-    if clash:
-        raise SystemExit(f"--resume: {path} was run with other settings {clash} (old, new); "
-                         "use another --suffix or the same settings")
+    check_settings(old, a, "--render" if a.render else "--resume")
     a.earlier_commands = old.get("commands", [old.get("command")])
-    rows = old["rows"]
-    routing = {(r["seed"], r["curator"], r["budget"]): r.get("routing_share") for r in rows}
-    print(f"resuming: {len(rows)} rows from {path}", flush=True)
-    return rows, routing
+    print(f"resuming: {len(old['rows'])} rows from {name}", flush=True)
+    return old["rows"]
 
 
-def reused_rows(a, rows: list[dict], routing: dict) -> tuple[list[dict], dict]:
-    """Append the rows of the ``--reuse`` results that this run asks for and does not have yet."""
-    import json
-
-    from _common import RESULTS
-
+def reused_rows(a, rows: list[dict]) -> list[dict]:
+    """``rows`` plus the rows of the ``--reuse`` results that this run asks for and does not have yet."""
     want = {(s, m, c, b) for s in map(int, a.seeds.split(",")) for m in a.models.split(",")
             for c in ["full", *a.curators.split(",")] for b in ([1.0] if c == "full" else map(float, a.budgets.split(",")))}
-    have = {(r["seed"], r["model"], r["curator"], r["budget"]) for r in rows}
-    a.reused = []
+    have = {row_key(r) for r in rows}
     for name in filter(None, a.reuse.split(",")):
-        old = json.loads((RESULTS / f"{name}.json").read_text())
-        clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
-        if clash:
-            raise SystemExit(f"--reuse {name}: run with other settings {clash} (old, new)")
+        old = load_result(name)
+        check_settings(old, a, "--reuse")
         for r in old["rows"]:
-            key = (r["seed"], r["model"], r["curator"], r["budget"])
-            if key in want and key not in have:
+            if row_key(r) in want and row_key(r) not in have:
                 rows.append({**r, "reused_from": name})
-                routing[(r["seed"], r["curator"], r["budget"])] = r.get("routing_share")
-                have.add(key)
-                a.reused.append(f"{name}: seed {key[0]} {key[1]} {key[2]} {key[3]:g}")
-    if a.reused:
-        print(f"reusing {len(a.reused)} rows: {a.reused}", flush=True)
-    return rows, routing
+                have.add(row_key(r))
+                print(f"reusing {name}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g}", flush=True)
+    return rows
 
 
 def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     table = summarise(rows, metrics)
     commands = [*getattr(a, "earlier_commands", []), *([] if a.render else [" ".join(["python"] + sys.argv)])]
-    args = {k: v for k, v in vars(a).items() if k not in ("earlier_commands", "reused")}
+    args = {k: v for k, v in vars(a).items() if k != "earlier_commands"}
     md = to_markdown(table, metrics, a)
     reused = [f"{r['reused_from']}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g}" for r in rows
               if r.get("reused_from")]
@@ -191,17 +190,8 @@ def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
         md += "\n\nRows come from these runs, in order (`--resume` keeps earlier rows):\n" + "\n".join(
             f"- `{c}`" for c in commands)
     if a.render:  # only the .md, under the run's own date, machine and command
-        from recsift.utils.io import write_atomic
-
-        from _common import RESULTS
-
-        old = a.old_payload
-        if old.get("note"):
-            md += "\n\n" + old["note"]
-        m = old["machine"]
-        head = (f"# {old['benchmark']}\n\n{old['date']}; {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
-                f"torch {m['torch']}\n\nCommand: `{old['command']}`\n\n")
-        write_atomic(RESULTS / f"{old['benchmark']}.md", lambda p: p.write_text(head + md + "\n"))
+        note = a.old_payload.get("note")
+        write_markdown(a.old_payload, md + (f"\n\n{note}" if note else ""))
         return
     write_result(f"pruning_table_{a.dataset}{a.suffix}", {"dataset": a.dataset, "args": args, "rows": rows,
                                                 "commands": commands, "summary": table}, md)

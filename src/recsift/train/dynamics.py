@@ -98,8 +98,8 @@ def _top2_masked(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _row_stats(logp: torch.Tensor, targets: torch.Tensor, top2=top2_values) -> tuple[torch.Tensor, ...]:
     """The passes over ``[M, |I|]``: exp, the top 2 log-probabilities, the p·p and p·log p row
     sums and the count of items above the target (on log-probabilities, so the target never
-    counts itself). Row sums are ``vecdot``s and the count sums in int32: both 1.5-2x faster on
-    CPU than a product or comparison followed by ``sum``."""
+    counts itself). The count sums in int32, about 1.5x faster on CPU than the default int64 sum
+    (``vecdot`` for the row sums measured the same as a product then ``sum``)."""
     p = logp.exp()
     logp_y = logp.gather(1, targets.view(-1, 1)).squeeze(1)
     v1, v2 = top2(logp)  # the padding's -inf is never in the top 2 of a row with two items

@@ -398,3 +398,33 @@ def test_explanation_lists_withheld_with_influence():
     assert df[["user", "item"]].values.tolist() == [[0, 3], [0, 2]]  # most influential withheld first
     np.testing.assert_allclose(df["net"], [0.05 - 0.9, 0.01 - 0.5])
     assert len(explain_disclosure(ts, kept, infl, users=[1])) == 0
+
+
+def test_evaluate_disclosure_measures_by_hand():
+    """evaluate_disclosure on a fixed-score model: BCE, the 100-way softmax CE, wv, wv_share and reward
+    recomputed independently from the candidate lists."""
+    from recsift.disclose import disclosure_split, evaluate_disclosure
+
+    class Fixed(torch.nn.Module):  # score = −0.1 · item id: no training, known logits
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, u, c):
+            return -0.1 * c.double() + 0 * self.w.double()
+
+    data = disclosure_split(generate(40, 60, seed=2).interactions, seed=2, n_negatives=9)
+    beta = draw_unwillingness(len(data.user), seed=5)
+    disclosed = np.random.default_rng(0).random(len(beta)) < 0.3
+    out = evaluate_disclosure(Fixed(), data, disclosed, beta, lam=0.5)
+    z = -0.1 * data.valid.candidates.astype(np.float64)
+    p = 1 / (1 + np.exp(-z))
+    bce = -(np.log(p[:, 0]) + np.log(1 - p[:, 1:]).sum(1)) / z.shape[1]
+    ce = -(z[:, 0] - np.log(np.exp(z).sum(1)))
+    wv = np.mean([(disclosed * beta)[data.user == u].sum() for u in data.valid.user])
+    assert out["valid_bce"] == pytest.approx(bce.mean())
+    assert out["valid_ce"] == pytest.approx(ce.mean())
+    assert out["wv"] == pytest.approx(wv)
+    assert out["reward"] == pytest.approx(-bce.mean() - 0.5 * wv)
+    assert out["wv_share"] == pytest.approx((disclosed * beta).sum() / beta.sum())
+    assert evaluate_disclosure(Fixed(), data, np.ones(len(beta), bool), beta)["wv_share"] == pytest.approx(1.0)

@@ -136,6 +136,10 @@ def evaluate_disclosure(model: torch.nn.Module, data: DisclosureData, disclosed:
 
     Users = the validation users (every user holding training interactions, see `check_players`).
     ``reward = −L_val − λ wv`` (the paper's, selection on validation); ``reward_test`` uses the test BCE.
+    Two extra measures for comparing with the MindSpore seed, whose reward is normalised differently and
+    whose reward code is not public: ``wv_share`` = Σ disclosed β / Σ β over all training interactions (its
+    ``regret / tot_regret``; 1 when everything is disclosed) and ``valid_ce`` = softmax cross-entropy of the
+    validation positive among its candidates (the loss its README names).
     """
     lam = check_lambda(lam)
     sv = candidate_scores(model, data.valid)
@@ -144,6 +148,9 @@ def evaluate_disclosure(model: torch.nn.Module, data: DisclosureData, disclosed:
     l_test = valid_bce(torch.from_numpy(st)).numpy()
     wv_u = per_user_violation(disclosed, beta, data.user, data.valid.user)
     wv = float(wv_u.mean())
+    b = np.asarray(beta, np.float64)
+    share = float(np.dot(np.asarray(disclosed, np.float64), b) / max(float(b.sum()), 1e-300))
+    ce = -torch.log_softmax(torch.from_numpy(sv), dim=-1)[:, 0].numpy()
     return {"f1@5": float(f1_at_k(st, 5).mean()), "valid_bce": float(l_val.mean()), "test_bce": float(l_test.mean()),
             "wv": wv, "reward": float(-l_val.mean() - lam * wv), "reward_test": float(-l_test.mean() - lam * wv),
-            "disclosed": float(np.mean(disclosed))}
+            "disclosed": float(np.mean(disclosed)), "wv_share": share, "valid_ce": float(ce.mean())}

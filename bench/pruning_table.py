@@ -65,8 +65,9 @@ def main() -> None:
                     help="keep the rows of an earlier run of the same result name and only run the missing ones "
                          "(retrain settings must match)")
     ap.add_argument("--reuse", default="",
-                    help="comma-separated result names (e.g. pruning_table_yoochoose-100k) whose rows with the same "
-                         "retrain settings are copied instead of rerun (runs are deterministic per seed)")
+                    help="comma-separated result names (e.g. pruning_table_yoochoose-100k) whose rows are copied "
+                         "instead of rerun where the settings that row depends on match (runs are deterministic "
+                         "per seed; random and full rows ignore probe and expert settings)")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md of an earlier run from its .json")
     a = ap.parse_args()
     if a.render:
@@ -119,8 +120,17 @@ def main() -> None:
                 write(rows, metrics, a)  # after every row: an interrupted run keeps what it measured
 
 
-RETRAIN_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "probe_epochs", "experts", "expert_epochs",
-                "metrics")
+CORE_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "metrics")  # every row depends on these
+RETRAIN_ARGS = (*CORE_ARGS, "probe_epochs", "experts", "expert_epochs")
+
+
+def row_settings(curator: str) -> tuple[str, ...]:
+    """The settings a row of ``curator`` depends on: the retrain settings, plus the probe settings for
+    score-based curators and the expert settings for the MoE family (full data and random need neither)."""
+    method = CURATORS.get(curator, (curator,))[0]
+    if curator == "full" or method == "random":
+        return CORE_ARGS
+    return RETRAIN_ARGS if method == "moe" else (*CORE_ARGS, "probe_epochs")
 
 
 def row_key(r: dict) -> tuple:
@@ -133,9 +143,14 @@ def load_result(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
+def clashes(old: dict, a, keys: tuple[str, ...] = RETRAIN_ARGS) -> dict:
+    """The settings among ``keys`` where an earlier result differs from this run: name -> (old, new)."""
+    return {k: (old["args"].get(k), getattr(a, k)) for k in keys if old["args"].get(k) != getattr(a, k)}
+
+
 def check_settings(old: dict, a, what: str) -> None:
     """An earlier result's retrain settings must equal this run's (``what`` names the flag)."""
-    clash = {k: (old["args"].get(k), getattr(a, k)) for k in RETRAIN_ARGS if old["args"].get(k) != getattr(a, k)}
+    clash = clashes(old, a)
     if clash:
         raise SystemExit(f"{what}: {old['benchmark']} was run with other settings {clash} (old, new); "
                          "use another --suffix or the same settings")
@@ -167,9 +182,13 @@ def reused_rows(a, rows: list[dict]) -> list[dict]:
     have = {row_key(r) for r in rows}
     for name in filter(None, a.reuse.split(",")):
         old = load_result(name)
-        check_settings(old, a, "--reuse")
         for r in old["rows"]:
             if row_key(r) in want and row_key(r) not in have:
+                clash = clashes(old, a, row_settings(r["curator"]))
+                if clash:  # e.g. MoE rows of a run with other experts; its random rows are still fine
+                    print(f"not reusing {name}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g} "
+                          f"(other settings {clash}, old, new)", flush=True)
+                    continue
                 rows.append({**r, "reused_from": name})
                 have.add(row_key(r))
                 print(f"reusing {name}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g}", flush=True)

@@ -1,0 +1,109 @@
+"""bench/pruning_table.py bookkeeping: the summary arithmetic, --resume, --reuse and --render on small
+hand-made results in a temporary results folder (no training)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+import _common  # noqa: E402
+import pruning_table as pt  # noqa: E402
+
+SETTINGS = dict(dataset="toy", epochs=100, patience=10, batch_size=256, lr=1e-3, probe_epochs=10,
+                experts="core,gru4rec,narm", expert_epochs=20, metrics="recall@20")
+
+
+def args(**kw) -> argparse.Namespace:
+    base = dict(SETTINGS, budgets="0.5", seeds="0,1", models="gru4rec", curators="random,moe", suffix="",
+                resume=False, reuse="", render=False, data_dir=None)
+    return argparse.Namespace(**{**base, **kw})
+
+
+def row(seed, curator, budget, r20, model="gru4rec"):
+    return {"seed": seed, "model": model, "curator": curator, "budget": budget, "kept": 10, "fraction": budget,
+            "recall@20": r20}
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setattr(pt, "RESULTS", tmp_path)
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["bench/pruning_table.py", "--test"])
+    return tmp_path
+
+
+def save(folder: Path, name: str, rows: list[dict], **settings) -> None:
+    payload = {"benchmark": name, "date": "2026-01-01 00:00 UTC", "command": "python earlier",
+               "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 1, "torch": "x"},
+               "args": {**SETTINGS, **settings}, "rows": rows}
+    (folder / f"{name}.json").write_text(json.dumps(payload))
+
+
+def test_summary_is_the_per_seed_ratio_to_full():
+    rows = [row(0, "full", 1.0, 0.50), row(1, "full", 1.0, 0.40), row(0, "random", 0.5, 0.25),
+            row(1, "random", 0.5, 0.30)]
+    table = {r["curator"]: r for r in pt.summarise(rows, ("recall@20",))}
+    rnd = table["random"]
+    assert rnd["n_seeds"] == 2 and rnd["recall@20"] == pytest.approx(0.275)
+    assert rnd["recall@20_std"] == pytest.approx(0.0353553, abs=1e-6)
+    # per-seed ratios .5 and .75 (not .275 / .45): mean .625, se = std / sqrt(2) = .125
+    assert rnd["recall@20_retained"] == pytest.approx(0.625)
+    assert rnd["recall@20_retained_se"] == pytest.approx(0.125)
+    assert table["full"]["recall@20_retained"] == pytest.approx(1.0)
+
+
+def test_resume_keeps_rows_and_refuses_other_settings(results):
+    save(results, "pruning_table_toy", [row(0, "full", 1.0, 0.5)])
+    a = args(resume=True)
+    assert [pt.row_key(r) for r in pt.previous_rows(a)] == [(0, "gru4rec", "full", 1.0)]
+    assert a.earlier_commands == ["python earlier"]
+    with pytest.raises(SystemExit, match="epochs"):
+        pt.previous_rows(args(resume=True, epochs=50))
+    assert pt.previous_rows(args(resume=True, suffix="_other")) == []  # nothing earlier: start afresh
+
+
+def test_reuse_copies_only_wanted_rows_whose_own_settings_match(results):
+    # an earlier run with other MoE experts: its random and full rows are reusable, its MoE rows are not
+    save(results, "earlier", [row(0, "full", 1.0, 0.5), row(0, "random", 0.5, 0.3), row(0, "random", 0.3, 0.2),
+                              row(0, "moe", 0.5, 0.4), row(5, "random", 0.5, 0.1)],
+         experts="core,gru4rec,srgnn")
+    rows = pt.reused_rows(args(reuse="earlier"), [row(0, "full", 1.0, 0.5)])
+    keys = [pt.row_key(r) for r in rows]
+    # the full row was there already; budget 0.3 and seed 5 are not asked for; moe has other experts
+    assert keys == [(0, "gru4rec", "full", 1.0), (0, "gru4rec", "random", 0.5)]
+    assert rows[1]["reused_from"] == "earlier" and "reused_from" not in rows[0]
+    # the same experts: the MoE row comes too; other retrain epochs: nothing comes
+    save(results, "same", [row(0, "moe", 0.5, 0.4)])
+    assert [r["curator"] for r in pt.reused_rows(args(reuse="same"), [])] == ["moe"]
+    save(results, "short", [row(0, "random", 0.5, 0.3)], epochs=20)
+    assert pt.reused_rows(args(reuse="short"), []) == []
+
+
+def test_settings_each_row_depends_on():
+    assert "experts" not in pt.row_settings("random") and "probe_epochs" not in pt.row_settings("full")
+    assert "probe_epochs" in pt.row_settings("el2n") and "experts" not in pt.row_settings("d2")
+    assert {"experts", "expert_epochs"} <= set(pt.row_settings("moe_k3"))
+
+
+def test_write_then_render_rewrites_only_the_markdown(results):
+    a = args(seeds="0")
+    rows = [row(0, "full", 1.0, 0.5), {**row(0, "random", 0.5, 0.3), "reused_from": "earlier"}]
+    pt.write(rows, ("recall@20",), a)
+    md = (results / "pruning_table_toy.md").read_text()
+    assert "| gru4rec | random | 0.5 | 10 | 1 | 30.00 ± 0.00 | 60.0 ± 0.0 |" in md
+    assert "earlier: seed 0 gru4rec random 0.5" in md
+    payload = json.loads((results / "pruning_table_toy.json").read_text())
+    (results / "pruning_table_toy.md").write_text("stale")
+    before = (results / "pruning_table_toy.json").read_text()
+    r = args(render=True, epochs=1)  # --render takes the run's own settings, whatever the flags say
+    pt.write(pt.previous_rows(r), ("recall@20",), r)
+    assert (results / "pruning_table_toy.json").read_text() == before
+    again = (results / "pruning_table_toy.md").read_text()
+    assert again.startswith(f"# pruning_table_toy\n\n{payload['date']}") and "up to 100 epochs" in again
+    with pytest.raises(SystemExit, match="no .* to render"):
+        pt.previous_rows(args(render=True, suffix="_missing"))

@@ -1,11 +1,15 @@
-"""A/B of the recorder's eager per-batch statistics: this checkout against another git revision.
+"""A/B of a hot path: this checkout against another git revision.
 
-This machine's throughput drifts by up to ±30% within minutes, so the two versions are timed
-in alternating fresh processes (``--rounds`` pairs) and compared by the median of each side.
-The other revision is checked out into a temporary git worktree and put first on PYTHONPATH.
-Writes bench/results/stats_ab_<threads>t.{json,md}.
+Cases: ``stats`` (the recorder's eager per-batch statistics, ``per_sample_stats`` on 2048 rows) and
+``step`` (one training step of ``--model``: forward on a batch of 256 sequences of 1–20 items, full
+softmax cross-entropy, backward, Adam). This machine's throughput drifts by up to ±30% within
+minutes, so the two versions are timed in alternating fresh processes (``--rounds`` pairs) and
+compared by the median of each side. The other revision is checked out into a temporary git
+worktree and put first on PYTHONPATH. Writes bench/results/stats_ab_<threads>t.{json,md} (stats)
+or step_ab_<model>_<threads>t.{json,md} (step).
 
 Usage: python bench/stats_ab.py --ref 8d7d151 --rounds 5 --threads 1
+       python bench/stats_ab.py --case step --model fmlp --ref HEAD~1 --items 12102
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ from _common import write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# one process: median of 7 timed calls per item count, printed as JSON
-SNIPPET = """
+# one process: median of 7 timed calls per item count, printed as JSON; argv: threads, items, model
+STATS = """
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[1]))
 from recsift.train.dynamics import per_sample_stats
@@ -42,11 +46,44 @@ for n_items in map(int, sys.argv[2].split(",")):
 print(json.dumps(out))
 """
 
+STEP = """
+import json, sys, time, torch
+import torch.nn.functional as F
+torch.set_num_threads(int(sys.argv[1]))
+from recsift.models.registry import build_model
+out = {}
+for n_items in map(int, sys.argv[2].split(",")):
+    torch.manual_seed(0)
+    m = build_model(sys.argv[3], n_items=n_items, max_len=50).train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    lengths = torch.randint(1, 21, (256,))
+    seq = torch.zeros(256, 50, dtype=torch.long)
+    for b, n in enumerate(lengths.tolist()):
+        items = torch.randint(1, n_items + 1, (n,))
+        if m.pad_left:
+            seq[b, 50 - n:] = items
+        else:
+            seq[b, :n] = items
+    y = torch.randint(1, n_items + 1, (256,))
+    def step():
+        loss = F.cross_entropy(m.logits(m(seq, lengths)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    step(); step()
+    ts = []
+    for _ in range(7):
+        t = time.perf_counter(); step(); ts.append(time.perf_counter() - t)
+    out[n_items] = sorted(ts)[3] * 1e3
+print(json.dumps(out))
+"""
+CASES = {"stats": STATS, "step": STEP}
 
-def run(src: Path, threads: int, items: str) -> dict[str, float]:
+
+def run(src: Path, a) -> dict[str, float]:
     env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "OMP_WAIT_POLICY": "PASSIVE"}
-    res = subprocess.run([sys.executable, "-c", SNIPPET, str(threads), items], env=env, check=True,
-                         capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", CASES[a.case], str(a.threads), a.items, a.model], env=env,
+                         check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -56,6 +93,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--items", default="1683,12102", help="item counts (ml-100k, Beauty)")
+    ap.add_argument("--case", choices=sorted(CASES), default="stats")
+    ap.add_argument("--model", default="fmlp", help="the model of --case step")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wt = Path(tmp) / "baseline"
@@ -63,8 +102,8 @@ def main() -> None:
         try:
             sides = {"baseline": [], "this checkout": []}
             for r in range(a.rounds):  # alternate, so drift hits both sides alike
-                sides["baseline"].append(run(wt / "src", a.threads, a.items))
-                sides["this checkout"].append(run(ROOT / "src", a.threads, a.items))
+                sides["baseline"].append(run(wt / "src", a))
+                sides["this checkout"].append(run(ROOT / "src", a))
                 print(f"round {r}: baseline {sides['baseline'][-1]} this {sides['this checkout'][-1]}", flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], check=False)
@@ -76,12 +115,15 @@ def main() -> None:
                      "speedup": round(base / new, 2)})
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
-    md = [f"Eager `per_sample_stats` on 2048 rows, {a.threads} thread(s), median over {a.rounds} alternating "
-          f"process pairs (each the median of 7 calls); baseline `{a.ref}`, this checkout `{head}`.", "",
+    what = ("Eager `per_sample_stats` on 2048 rows" if a.case == "stats" else
+            f"One {a.model} training step (batch 256, 1–20 items, full-softmax CE, backward, Adam)")
+    md = [f"{what}, {a.threads} thread(s), median over {a.rounds} alternating process pairs (each the median "
+          f"of 7 calls); baseline `{a.ref}`, this checkout `{head}`.", "",
           "| items | baseline ms/batch | this ms/batch | speed-up |", "|---|---|---|---|"]
     md += [f"| {r['items']:,} | {r['baseline_ms']} | {r['this_ms']} | {r['speedup']:.2f}x |" for r in rows]
-    write_result(f"stats_ab_{a.threads}t", {"ref": a.ref, "head": head, "threads": a.threads, "rows": rows, "raw": sides},
-                 "\n".join(md))
+    name = f"stats_ab_{a.threads}t" if a.case == "stats" else f"step_ab_{a.model}_{a.threads}t"
+    write_result(name, {"ref": a.ref, "head": head, "threads": a.threads, "case": a.case, "model": a.model,
+                        "rows": rows, "raw": sides}, "\n".join(md))
     print("\n".join(md))
 
 

@@ -184,6 +184,19 @@ def test_fmlp_filter_equals_fft_form():
         torch.testing.assert_close(layer(x), want, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_fmlp_forward_computes_only_the_last_position_of_the_last_block(n_layers):
+    m = make("fmlp", n_layers=n_layers).eval()
+    with torch.no_grad():
+        for blk in m.layer:
+            blk["filterlayer"].complex_weight.normal_()
+    seq = pad(random_rows([7, 2, MAX_LEN]), MAX_LEN, left=True)
+    lengths = torch.tensor([7, 2, MAX_LEN])
+    torch.testing.assert_close(m(seq, lengths), m.encode(seq)[:, -1], atol=1e-5, rtol=1e-5)
+    short = seq[:2, -7:]  # shorter than max_len: padded inside the model
+    torch.testing.assert_close(m(short, lengths[:2]), m.encode(seq[:2])[:, -1], atol=1e-5, rtol=1e-5)
+
+
 def test_core_cosine_logits_and_item_dropout():
     m = make("core").eval()
     seq = pad(random_rows([6, 3]), MAX_LEN, left=False)

@@ -72,6 +72,11 @@ class FilterLayer(nn.Module):
         y = torch.bmm(x.permute(2, 0, 1), self.kernel()).permute(1, 2, 0)  # [d, B, L] -> [B, L, d]
         return self.LayerNorm(self.out_dropout(y) + x)
 
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[:, -1]`` without the other output positions, ``[B, d]``."""
+        y = torch.einsum("bsd,ds->bd", x, self.kernel()[:, :, -1])
+        return self.LayerNorm(self.out_dropout(y) + x[:, -1])
+
 
 @register_model("fmlp")
 class FMLPRec(SequentialRecommender):
@@ -100,15 +105,23 @@ class FMLPRec(SequentialRecommender):
             for blk in self.layer[1:]:
                 blk["filterlayer"].complex_weight.copy_(self.layer[0]["filterlayer"].complex_weight)
 
-    def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        """Outputs at every position of the (left-padded to ``max_len``) window, ``[B, max_len, d]``."""
+    def _blocks(self, seq: torch.Tensor, n: int) -> torch.Tensor:
+        """Embedding and the first ``n`` blocks over the (left-padded to ``max_len``) window."""
         check_length(seq, self.max_len, "fmlp")
         if seq.size(1) < self.max_len:
             seq = F.pad(seq, (self.max_len - seq.size(1), 0))
         x = self.dropout(self.LayerNorm(self.item_embedding(seq) + self.position_embedding.weight))
-        for blk in self.layer:
+        for blk in self.layer[:n]:
             x = blk["intermediate"](blk["filterlayer"](x))
         return x
 
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """Outputs at every position of the (left-padded to ``max_len``) window, ``[B, max_len, d]``."""
+        return self._blocks(seq, len(self.layer))
+
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.encode(seq)[:, -1]
+        """The output at the last position. The filter mixes every position, so all blocks but the last
+        run over the whole window; the last block's filter output, feed-forward and LayerNorms are
+        position-wise, so only the last position is computed there (``encode(seq)[:, -1]``, same values)."""
+        last = self.layer[-1]
+        return last["intermediate"](last["filterlayer"].forward_last(self._blocks(seq, len(self.layer) - 1)))

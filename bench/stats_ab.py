@@ -113,8 +113,8 @@ def main() -> None:
         new = statistics.median(x[n] for x in sides["this checkout"])
         rows.append({"items": int(n), "baseline_ms": round(base, 2), "this_ms": round(new, 2),
                      "speedup": round(base / new, 2)})
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
+    head, a.ref = (subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True,
+                                  text=True).stdout.strip() for rev in ("HEAD", a.ref))  # hashes, not HEAD~1
     what = ("Eager `per_sample_stats` on 2048 rows" if a.case == "stats" else
             f"One {a.model} training step (batch 256, 1–20 items, full-softmax CE, backward, Adam)")
     md = [f"{what}, {a.threads} thread(s), median over {a.rounds} alternating process pairs (each the median "

@@ -4,7 +4,8 @@ Usage:
   python bench/ifrqe.py table --datasets synthetic,ml-100k [--models mf,neumf] [--draws 10] [--lam 1]
                               [--epochs-mf 20] [--epochs-neumf 10] [--anchors 2]
   python bench/ifrqe.py speed --dataset ml-1m [--models mf,neumf] [--users 1000,3000,6040]
-  (--suffix _tag appends to the result file name, e.g. for a λ sweep)
+  (--suffix _tag appends to the result file name, e.g. for a λ sweep; --unwillingness category uses the
+  reference's category-frequency unwillingness from the items' genres instead of uniform draws)
 
 ``table`` (ALGORITHMS.md §1.4, §11): leave-one-out (by time; file order for order-only data; a
 seeded per-user random order for ml-1m, which has no timestamps), 1 + 99 candidates, λ = 1. The
@@ -72,7 +73,7 @@ def mean_se(xs: list[float]) -> tuple[float, float]:
 
 
 def run_table(name: str, models: list[str], draws: int, lam: float, epochs: dict[str, int], n_anchors: int,
-              on_model=None) -> dict:
+              on_model=None, unwillingness: str = "uniform") -> dict:
     """The reward table of one dataset; ``on_model(partial_result)`` after each model (partial writes)."""
     import numpy as np
 
@@ -85,7 +86,12 @@ def run_table(name: str, models: list[str], draws: int, lam: float, epochs: dict
     info = {"users": int(len(data.valid.user)), "items": int(data.split.n_items), "train_interactions": len(data.user),
             "loo_order": data.order, "users_n_le_20": int(((counts > 0) & (counts <= 20)).sum()),
             "max_user_interactions": int(counts.max())}
-    out = {"dataset": name, "info": info, "models": {}}
+    out = {"dataset": name, "info": info, "models": {}, "unwillingness": unwillingness}
+    cats = None
+    if unwillingness == "category":  # deterministic: draws then differ only in the random baseline's seed
+        from recsift.data.categories import item_categories
+
+        cats, _ = item_categories(name, data.split.train.item_ids)
     for mname in models:
         cfg = GameConfig(model=MODELS[mname], train=default_train_config(epochs[mname]),
                          influence=InfluenceConfig(solver="lissa"), n_anchors=n_anchors)
@@ -95,7 +101,8 @@ def run_table(name: str, models: list[str], draws: int, lam: float, epochs: dict
         rows: dict[str, list[dict]] = {m: [] for m in METHODS}
         strat: dict[str, list[dict]] = {m: [] for m in METHODS if m.startswith("ifrqe")}
         for d in range(draws):
-            beta = draw_unwillingness(len(data.user), seed=1000 + d)
+            beta = draw_unwillingness(len(data.user), seed=1000 + d, kind=unwillingness, user=data.user,
+                                      item=data.item, categories=cats)
             rows["base"].append(evaluate_disclosure(anchor_models[0], data, np.ones(len(beta), bool), beta, lam))
             for m in METHODS[1:]:
                 if m.startswith("ifrqe"):  # "-mirror": the released code's finite multiplicative-weights run
@@ -128,7 +135,8 @@ def table_md(res: dict, lam: float, draws: int) -> str:
              f"the factorised best response; longest history {info['max_user_interactions']}). λ = {lam}, "
              "ifrqe/ifrqe++ = the exact best response to the reward; *-mirror = the released code's solver "
              "(1000 multiplicative-weights steps at rate 0.1 from the Binomial(0.9) prior, argmax play). "
-             f"uniform unwillingness, mean ± standard error over {draws} draws. F1@5 on the test candidates "
+             f"{res.get('unwillingness', 'uniform')} unwillingness, mean ± standard error over {draws} draws. "
+             "F1@5 on the test candidates "
              "(1 + 99), reward = −L_val − λ·wv with L_val the validation BCE (the paper's); reward(test) uses the "
              "test BCE. wv share = Σ disclosed β / Σ β (the MindSpore seed's regret / tot_regret); valid CE = "
              "softmax cross-entropy of the validation positive among its candidates; −CE − λ·share is only a "
@@ -244,6 +252,8 @@ def main() -> None:
     ap.add_argument("--users", default="1000,3000,6040")
     ap.add_argument("--speed-epochs", type=int, default=3)
     ap.add_argument("--suffix", default="", help="appended to the result name, e.g. _lam0.1")
+    ap.add_argument("--unwillingness", choices=["uniform", "category"], default="uniform",
+                    help="category: the reference's category-frequency type (ml-100k, ml-1m; deterministic)")
     a = ap.parse_args()
     from recsift.utils.runtime import configure_threads
 
@@ -256,7 +266,8 @@ def main() -> None:
                 write_result(f"ifrqe_{name}{a.suffix}", res, table_md(res, a.lam, a.draws) +
                              f"\n\nLoad average at the end: {', '.join(f'{x:.2f}' for x in res['load_average'])}.")
 
-            run_table(name, models, a.draws, a.lam, {"mf": a.epochs_mf, "neumf": a.epochs_neumf}, a.anchors, save)
+            run_table(name, models, a.draws, a.lam, {"mf": a.epochs_mf, "neumf": a.epochs_neumf}, a.anchors, save,
+                      a.unwillingness)
     else:
         res = run_speed(a.dataset, models, [int(x) for x in a.users.split(",")], a.speed_epochs)
         res["load_average"] = os.getloadavg()

@@ -366,6 +366,20 @@ def test_curator_through_curate(small_split):
     assert len(expl) == int((~rep.kept).sum()) and not expl["disclosed"].any()
     with pytest.raises(RecsiftError, match="no budget"):
         curate(ts, "ifrqe", 0.5, CurationContext(split=small_split))
+    # category-frequency unwillingness from a given item-category matrix
+    import scipy.sparse as sp
+
+    from recsift.disclose import category_unwillingness
+
+    n = small_split.n_items + 1
+    cats = sp.csr_matrix((np.ones(n - 1), (np.arange(1, n), np.arange(1, n) % 3)), shape=(n, 3))
+    _, rep5 = curate(ts, "ifrqe", None, CurationContext(split=small_split, seed=0), lam=0.05, epochs=2,
+                     solver="cg", n_negatives=20, unwillingness="category", item_categories=cats)
+    u, i = ts.data.coo_pairs()
+    beta = category_unwillingness(u, i, cats)
+    assert rep5.extra["wv_all_disclosed"] == pytest.approx(willingness_violation(np.ones(len(u), bool), beta, u))
+    with pytest.raises(RecsiftError, match="no item categories"):  # the split's dataset has none of its own
+        curate(ts, "ifrqe", None, CurationContext(split=small_split), unwillingness="category", n_negatives=20)
     with pytest.raises(ConfigError, match="λ"):
         curate(ts, "ifrqe", None, CurationContext(split=small_split), lam=-0.5)
 
@@ -428,3 +442,52 @@ def test_evaluate_disclosure_measures_by_hand():
     assert out["reward"] == pytest.approx(-bce.mean() - 0.5 * wv)
     assert out["wv_share"] == pytest.approx((disclosed * beta).sum() / beta.sum())
     assert evaluate_disclosure(Fixed(), data, np.ones(len(beta), bool), beta)["wv_share"] == pytest.approx(1.0)
+
+
+def test_category_unwillingness_worked_example():
+    """IFRQE's category-frequency unwillingness on a hand-computed history (categories x y z w)."""
+    import scipy.sparse as sp
+
+    from recsift.disclose import category_unwillingness
+
+    x, y, z, w = range(4)
+    cats = {1: [x], 2: [x, y], 3: [z], 4: [y], 5: [w], 6: []}  # item -> categories; item 6 has none
+    rows = [i for i, cs in cats.items() for _ in cs]
+    cols = [c for cs in cats.values() for c in cs]
+    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(7, 4))
+    user = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2])
+    item = np.array([1, 2, 1, 3, 4, 3, 1, 1, 1, 2, 4, 3, 6])
+    # user 0: x 3, y 1, z 1 -> maxv 3; items 1, 2 (x) -> maxk 3 -> 0.5; item 3 (z only) -> maxk 1 -> 1.0
+    # user 1: y 1, z 1 -> every category once -> 0.5
+    # user 2: x 4, y 2, z 1 -> maxv 4; item 4 (y): (1/2 - 1/4) / (1 - 1/4) / 2 + .5 = 2/3; item 6 (none) -> 0.5
+    want = [0.5, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 2 / 3, 1.0, 0.5]
+    np.testing.assert_allclose(category_unwillingness(user, item, m), want)
+    # through draw_unwillingness; order of the interactions does not matter
+    perm = np.random.default_rng(0).permutation(len(user))
+    got = draw_unwillingness(len(user), kind="category", user=user[perm], item=item[perm], categories=m)
+    np.testing.assert_allclose(got, np.array(want)[perm])
+    with pytest.raises(ConfigError, match="needs each interaction's user and item"):
+        draw_unwillingness(len(user), kind="category")
+    with pytest.raises(ConfigError, match="categories matrix has 7 rows"):
+        category_unwillingness(np.array([0]), np.array([7]), m)
+
+
+def test_item_categories_of_staged_datasets():
+    from recsift.data import load
+    from recsift.data.categories import categories_matrix, item_categories
+    from recsift.errors import DatasetNotFoundError
+
+    m, names = categories_matrix(np.array(["pad", "10", "7", "99"], dtype=object), {"7": ["b", "a"], "10": ["a"]})
+    assert names == ["a", "b"] and m.toarray().tolist() == [[0, 0], [1, 0], [1, 1], [0, 0]]
+    with pytest.raises(DatasetNotFoundError, match="no item categories"):
+        item_categories("yoochoose-100k", np.array([0, 1]))
+    try:
+        inter = load("ml-100k")
+    except DatasetNotFoundError:
+        pytest.skip("ml-100k not staged (set RECSIFT_DATA_DIR)")
+    m, names = item_categories("ml-100k", inter.item_ids)
+    assert m.shape == (inter.n_items + 1, 19) and "Comedy" in names and m[0].nnz == 0
+    toy = int(np.flatnonzero(np.asarray(inter.item_ids[1:]).astype(str) == "1")[0]) + 1  # Toy Story
+    assert {names[j] for j in m[toy].indices} == {"Animation", "Children's", "Comedy"}
+    beta = draw_unwillingness(len(inter.user), kind="category", user=inter.user, item=inter.item, categories=m)
+    assert ((beta >= 0.5) & (beta <= 1)).all() and 0.5 < beta.mean() < 1

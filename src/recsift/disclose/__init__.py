@@ -17,12 +17,13 @@ from .protocol import (DisclosureData, check_players, disclosure_split, evaluate
                        prepare)
 from .strategy import (BASELINES, Anchor, StrategyResult, action_bits, baseline_disclosure, exact_payoffs,
                        mirror_ascent, over_actions, solve_disclosure, solve_disclosure_mirror)
-from .willingness import (check_lambda, check_unwillingness, draw_unwillingness, per_user_violation, reward,
-                          willingness_violation)
+from .willingness import (category_unwillingness, check_lambda, check_unwillingness, draw_unwillingness,
+                          per_user_violation, reward, willingness_violation)
 
 __all__ = [
     "Anchor", "BASELINES", "DisclosureData", "GameConfig", "InfluenceConfig", "InfluenceEstimator",
-    "InfluenceProblem", "InfluenceResult", "StrategyResult", "action_bits", "baseline_disclosure", "check_lambda",
+    "InfluenceProblem", "InfluenceResult", "StrategyResult", "action_bits", "baseline_disclosure", "category_unwillingness",
+    "check_lambda",
     "check_players", "check_unwillingness", "compute_influence", "conjugate_gradient", "default_train_config",
     "disclosure_split", "draw_unwillingness", "evaluate_disclosure", "exact_payoffs", "explain_disclosure",
     "f1_at_k", "fit_anchor", "fit_anchors", "ifrqe_curator", "influence_problem", "lissa", "mirror_ascent",

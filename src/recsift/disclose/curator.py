@@ -29,12 +29,15 @@ def ifrqe_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget |
                   lam: float = 1.0, unwillingness: str = "uniform", unwillingness_seed: int | None = None,
                   model: str | None = None, epochs: int | None = None, lr: float | None = None, anchors: int = 2,
                   solver: str = "lissa", strategy: str = "best_response", mirror_iters: int = 1000,
-                  mirror_rate: float = 0.1, max_exact: int = 20, n_negatives: int = 99) -> Transformed:
+                  mirror_rate: float = 0.1, max_exact: int = 20, n_negatives: int = 99,
+                  item_categories: Any = None) -> Transformed:
     """IFRQE / IFRQE++ (Lin et al., AAAI 2024): keep what each user chooses to disclose.
 
     ``variant`` ifrqe (one anchor) or ifrqe++ (``anchors`` extra anchors); ``lam`` ≥ 0 weighs
     unwillingness against accuracy (paper: 1; also 0.1, 0.5, 2); ``unwillingness`` uniform |
-    constant; ``model`` the anchor model (bpr = MF, neumf; default: the context's probe when it is a CF
+    constant | category (the reference's category-frequency type, from ``item_categories``, a sparse
+    ``[n_items + 1, n_categories]`` matrix, or else the split's dataset's own categories:
+    ml-100k, ml-1m, beauty, toys, lastfm); ``model`` the anchor model (bpr = MF, neumf; default: the context's probe when it is a CF
     model, with its epochs and lr, else bpr for 20 epochs at lr 0.01); ``solver`` lissa | cg | exact;
     ``strategy`` best_response (the exact best response to the reward) | mirror (the released code's
     ``mirror_iters`` multiplicative-weights steps at ``mirror_rate`` from the Binomial(0.9) prior, which
@@ -57,8 +60,13 @@ def ifrqe_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget |
         raise ConfigError(f"variant {variant!r}: use 'ifrqe' or 'ifrqe++'")
     check_strategy(strategy)  # before the data are prepared
     data = prepare(ctx.split, train_set=train_set, seed=ctx.seed, n_negatives=n_negatives)
+    if unwillingness == "category" and item_categories is None:
+        from ..data.categories import item_categories as dataset_categories
+
+        item_categories, _ = dataset_categories(ctx.split.name, ctx.split.train.item_ids)
     beta = draw_unwillingness(len(train_set), kind=unwillingness,
-                              seed=ctx.seed if unwillingness_seed is None else unwillingness_seed)
+                              seed=ctx.seed if unwillingness_seed is None else unwillingness_seed,
+                              user=data.user, item=data.item, categories=item_categories)
     cfg = GameConfig(model=model, train=default_train_config(epochs, seed=ctx.seed, lr=lr),
                      influence=InfluenceConfig(solver=solver, seed=ctx.seed),  # type: ignore[arg-type]
                      n_anchors=anchors if variant == "ifrqe++" else 0, max_exact=max_exact, seed=ctx.seed,

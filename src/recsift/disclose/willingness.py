@@ -11,25 +11,30 @@ are a constant 0.5 and 1 / rating. Disclosing a set ``o^u`` costs u ``λ Σ_k o^
 * ``reward = −L_val − λ · wv`` with ``L_val`` the mean over the same users of their validation
   BCE (1 positive + 99 sampled negatives).
 
-Not implemented: the category-frequency unwillingness type (needs item categories, which the
-staged datasets lack), and a separate MindSpore-seed normalisation of wv: ALGORITHMS.md §11.7
-does not define one, so the ml-1m comparison uses the definition above.
+The repo's category-frequency type (``unwillingness_type 4``) is ``kind="category"``: a user minds
+disclosing an interaction more the rarer its item's categories are in that user's own history
+(see `category_unwillingness`). The MindSpore seed's ml-1m reward is normalised differently and its
+code is not public; `recsift.disclose.evaluate_disclosure` reports the parts it can be built from.
 """
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import ConfigError
 
-KINDS = ("uniform", "constant", "rating")
+KINDS = ("uniform", "constant", "rating", "category")
 
 
 def draw_unwillingness(n: int, *, kind: str = "uniform", seed: int = 0, ratings: np.ndarray | None = None,
-                       constant: float = 0.5) -> np.ndarray:
+                       constant: float = 0.5, user: np.ndarray | None = None, item: np.ndarray | None = None,
+                       categories: sp.spmatrix | None = None) -> np.ndarray:
     """Unwillingness β ∈ [0, 1] for ``n`` interactions, seeded (one draw = one willingness scenario).
 
     ``uniform``: U(0, 1) i.i.d. (IFRQE's ``unwillingness_type 2``); ``constant``: ``constant`` for
-    every interaction; ``rating``: ``1 / rating`` (ratings >= 1 needed).
+    every interaction; ``rating``: ``1 / rating`` (ratings >= 1 needed); ``category``: from the
+    interactions' ``user``, ``item`` and the item ``categories`` matrix, `category_unwillingness`
+    (deterministic; ``seed`` is unused).
 
     Example
     -------
@@ -49,7 +54,51 @@ def draw_unwillingness(n: int, *, kind: str = "uniform", seed: int = 0, ratings:
         if (r < 1).any():
             raise ConfigError("unwillingness kind 'rating' is 1 / rating and needs ratings >= 1")
         return 1.0 / r
+    if kind == "category":
+        if user is None or item is None or categories is None or len(user) != n or len(item) != n:
+            raise ConfigError("unwillingness kind 'category' needs each interaction's user and item and the item "
+                              "categories (recsift.data.categories.item_categories); use kind='uniform' without them")
+        return category_unwillingness(user, item, categories)
     raise ConfigError(f"unknown unwillingness kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def category_unwillingness(user: np.ndarray, item: np.ndarray, categories: sp.spmatrix) -> np.ndarray:
+    """IFRQE's category-frequency unwillingness (``unwillingness_type 4``), vectorised.
+
+    For user u, ``count_u(c)`` = how many of u's interactions have an item in category c (an item
+    counts once per category), ``maxv_u = max_c count_u(c)``; for interaction k with item i,
+    ``maxk = max_{c ∈ cats(i)} count_u(c)`` and ``β_k = (1/maxk − 1/maxv_u) / (1 − 1/maxv_u) / 2 + 0.5``:
+    0.5 for items of u's most frequent category, up to 1 for items only in categories u consumed
+    once. The reference normalises by ``1/minv − 1/maxv`` with ``minv`` a running minimum that is 1
+    as soon as the user has one category, which is the 1 used here. A user whose categories all
+    appear once gets 0.5 everywhere (as the reference); so does an item without categories (the
+    reference has no value for it).
+
+    ``categories``: ``[n_items + 1, n_categories]`` sparse 0/1, row = internal item id.
+    """
+    user = np.asarray(user, np.int64)
+    item = np.asarray(item, np.int64)
+    cat = sp.csr_matrix(categories)
+    if len(item) and (item.min() < 0 or item.max() >= cat.shape[0]):
+        raise ConfigError(f"item ids reach {int(item.max())} but the categories matrix has {cat.shape[0]} rows "
+                          "(one per internal item id, row 0 = padding)")
+    cat.sum_duplicates()
+    n_cat = max(cat.shape[1], 1)
+    starts, lens = cat.indptr[item], np.diff(cat.indptr)[item]
+    k = np.repeat(np.arange(len(item)), lens)  # one row per (interaction, category of its item)
+    pos = np.arange(len(k)) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+    key = user[k] * n_cat + cat.indices[pos]
+    uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+    per_pair = cnt[inv].astype(np.float64)
+    maxk = np.zeros(len(item))
+    np.maximum.at(maxk, k, per_pair)
+    maxv = np.zeros(int(user.max()) + 1 if len(user) else 0)
+    np.maximum.at(maxv, uniq // n_cat, cnt.astype(np.float64))
+    mv = maxv[user] if len(user) else np.zeros(0)
+    beta = np.full(len(item), 0.5)
+    ok = (mv > 1) & (maxk > 0)
+    beta[ok] = (1 / maxk[ok] - 1 / mv[ok]) / (1 - 1 / mv[ok]) / 2 + 0.5
+    return beta
 
 
 def check_unwillingness(beta: np.ndarray, n: int | None = None) -> np.ndarray:

@@ -165,7 +165,8 @@ def table_md(res: dict, lam: float, draws: int) -> str:
                 bb = r["summary"][b]["reward"]
                 gap = pp[0] - bb[0]
                 se = math.sqrt(pp[1] ** 2 + bb[1] ** 2)
-                verdict.append(f"vs {b}: {gap:+.3f} ({gap / se:.1f} SE)" if se > 0 else f"vs {b}: {gap:+.3f}")
+                # deterministic rows (category unwillingness) have SE 0 up to float noise: no ratio then
+                verdict.append(f"vs {b}: {gap:+.3f} ({gap / se:.1f} SE)" if se > 1e-9 else f"vs {b}: {gap:+.3f}")
             lines += [f"{ours} reward " + "; ".join(verdict) + ".", ""]
     return "\n".join(lines)
 

@@ -21,10 +21,11 @@ Deviations from RecBole 1.2.1
 -----------------------------
 * Batched, on-device session graphs (:func:`~.session_graph.build_session_graph`);
   identical matrices, node axis trimmed to the batch's largest node count (outputs unchanged).
-* Attention uses ``F.scaled_dot_product_attention`` with a boolean mask (masked scores are
-  -inf instead of RecBole's additive -10000; every query has a real key, so the
-  probabilities are the same in float32). Attention dropout drops probabilities with the
-  same rate and rescaling as RecBole's ``nn.Dropout`` on ``attention_probs``.
+* Attention is ``layers.attention``: in evaluation ``F.scaled_dot_product_attention`` with a
+  boolean mask (masked scores are -inf instead of RecBole's additive -10000; every query has a
+  real key, so the probabilities are the same in float32); in training RecBole's chain with
+  attention dropout on the probabilities. Dropout is ``layers.Dropout`` (same rate and
+  rescaling as ``nn.Dropout``, a faster mask on CPU; other masks than torch's from a seed).
 * The last self-attention block computes its query, attention, and FFN only at the last
   click, because only that output is read. Its keys and values still cover every position, so
   the output is the same (checked against RecBole's code: forward within 3e-7, gradients
@@ -41,12 +42,11 @@ Deviations from RecBole 1.2.1
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
 from .base import SequentialRecommender, gather_last
-from .layers import ACTIVATIONS, init_normal_
+from .layers import ACTIVATIONS, Dropout, attention, init_normal_
 from .registry import register_model
 from .session_graph import GatedGraphStep, build_session_graph, gather_nodes
 
@@ -57,17 +57,10 @@ class _SelfAttentionBlock(nn.Module):
     RecBole's GCSAN uses the same ``TransformerEncoder`` and the same mask
     (``get_attention_mask(item_seq)``, causal AND key is not padding) as its SASRec, and in
     evaluation this block computes exactly what ``layers.TransformerEncoder`` computes (same
-    parameters, created and initialised in the same order; same fused attention and mask). It
-    is kept rather than replaced by the shared encoder because the two differ in training and
-    in their parameter names:
-
-    * dropout here is torch's (``nn.Dropout`` and ``dropout_p`` of the fused attention, one
-      Bernoulli draw per element); the shared blocks use ``layers.dropout`` (16-bit masks, a
-      hand-written attention chain in training, ``p`` rounded to a multiple of 2^-16). Same
-      distribution for the default p = 0.5, but other masks from a given seed, so seeded
-      training runs would change;
-    * the state-dict keys (``layers.{i}.ln_attn`` ...) would become
-      ``...layer.{i}.attention.LayerNorm`` ..., which breaks loading saved models.
+    parameters, created and initialised in the same order; same fused attention and mask), and
+    in training it uses the same dropout (``layers.Dropout``, ``layers.attention``). It is kept
+    rather than replaced by the shared encoder for its state-dict keys (``layers.{i}.ln_attn``
+    ...; the shared one's are ``...layer.{i}.attention.LayerNorm`` ...), so saved models load.
     """
 
     def __init__(self, d: int, n_heads: int, inner: int, p_hidden: float, p_attn: float, act: str, eps: float):
@@ -78,7 +71,7 @@ class _SelfAttentionBlock(nn.Module):
         self.ln_attn = nn.LayerNorm(d, eps=eps)
         self.dense_1, self.dense_2 = nn.Linear(d, inner), nn.Linear(inner, d)
         self.ln_ffn = nn.LayerNorm(d, eps=eps)
-        self.dropout = nn.Dropout(p_hidden)
+        self.dropout = Dropout(p_hidden)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, xq: torch.Tensor | None = None) -> torch.Tensor:
         """``x [B, L, d]`` keys/values; queries ``xq [B, Q, d]`` (default ``x``); ``allowed [B, 1, Q, L]``."""
@@ -87,11 +80,8 @@ class _SelfAttentionBlock(nn.Module):
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
 
-        ctx = F.scaled_dot_product_attention(
-            heads(self.query(xq)), heads(self.key(x)), heads(self.value(x)),
-            attn_mask=allowed, dropout_p=self.p_attn if self.training else 0.0,
-        )
-        ctx = ctx.transpose(1, 2).flatten(2)
+        ctx = attention(heads(self.query(xq)), heads(self.key(x)), heads(self.value(x)), allowed, self.p_attn,
+                        self.training).transpose(1, 2).flatten(2)
         h = self.ln_attn(self.dropout(self.dense(ctx)) + xq)
         return self.ln_ffn(self.dropout(self.dense_2(self.act(self.dense_1(h)))) + h)
 

@@ -8,7 +8,10 @@ otherwise); the models that use it say so in their own docstrings.
   them everywhere, but on CPU the keep mask is cut from 16-bit random words (2.5-4x faster
   than ``bernoulli_``), so the drop probability is ``p`` rounded to a multiple of 2^-16
   (0.5 and 0.25 exact, 0.2 -> 0.199997) and the scale ``1 / (1 - that)``. Other devices
-  and dtypes use ``F.dropout``. Used by every model here except GCSAN's attention blocks.
+  and dtypes use ``F.dropout``. Used by every model here.
+* :func:`attention`: scaled dot-product attention with RecBole's attention dropout (the chain
+  below in training, the fused kernel in evaluation); :class:`MultiHeadAttention` and GCSAN's
+  blocks use it.
 * ``ACTIVATIONS``: RecBole's ``FeedForward.get_hidden_act`` table (``gelu`` is the exact
   erf form, ``swish`` is ``x * sigmoid(x)``, i.e. ``F.silu``).
 * :class:`MultiHeadAttention`: RecBole's ``MultiHeadAttention`` -- post-LN self-attention
@@ -107,6 +110,18 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor, p: float,
+              training: bool) -> torch.Tensor:
+    """Scaled dot-product attention over heads ``[B, h, L, d_h]``; ``allowed`` boolean (True = may attend).
+
+    With attention dropout (training): RecBole's chain by hand -- scores / sqrt(d_h), -10000 on masked
+    keys, softmax, :func:`dropout`, @ V. Without: the fused kernel, same probabilities, faster."""
+    if training and p > 0:
+        scores = (q @ k.transpose(-1, -2)).mul_(1.0 / math.sqrt(q.size(-1)))
+        return dropout(scores.masked_fill_(~allowed, -10000.0).softmax(-1), p, True) @ v
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+
+
 class MultiHeadAttention(nn.Module):
     """Self-attention sub-layer: attention, projection, dropout, residual, LayerNorm (post-LN)."""
 
@@ -137,13 +152,7 @@ class MultiHeadAttention(nn.Module):
         if x_q is None:
             x_q, allowed_q = x, allowed
         q, k, v = self._heads(self.query(x_q)), self._heads(self.key(x)), self._heads(self.value(x))
-        if self.training and self.attn_dropout_prob > 0:
-            # RecBole's chain: scores / sqrt(d_h), -10000 on masked keys, softmax, dropout, @ V
-            scores = (q @ k.transpose(-1, -2)).mul_(1.0 / math.sqrt(self.head_size))
-            probs = scores.masked_fill_(~allowed_q, -10000.0).softmax(-1)
-            ctx = dropout(probs, self.attn_dropout_prob, True) @ v
-        else:  # no dropout: the fused kernel gives the same probabilities, faster
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed_q)
+        ctx = attention(q, k, v, allowed_q, self.attn_dropout_prob, self.training)
         b, n = x_q.shape[:2]
         h = self.dense(ctx.transpose(1, 2).reshape(b, n, -1))
         return self.LayerNorm(self.out_dropout(h) + x_q)

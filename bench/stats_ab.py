@@ -96,6 +96,9 @@ def main() -> None:
     ap.add_argument("--case", choices=sorted(CASES), default="stats")
     ap.add_argument("--model", default="fmlp", help="the model of --case step")
     a = ap.parse_args()
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{a.ref}^{{commit}}"],
+                      capture_output=True).returncode:
+        raise SystemExit(f"--ref {a.ref}: not a commit of this repository (see git log --oneline)")
     with tempfile.TemporaryDirectory() as tmp:
         wt = Path(tmp) / "baseline"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(wt), a.ref], check=True)

@@ -69,6 +69,9 @@ def main() -> None:
                          "instead of rerun where the settings that row depends on match (runs are deterministic "
                          "per seed; random and full rows ignore probe and expert settings)")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md of an earlier run from its .json")
+    ap.add_argument("--cache-dir", default=None,
+                    help="folder for probe outputs and MoE experts (keyed by data, seed and settings): a later run "
+                         "reuses them instead of training again (its curation seconds then exclude that training)")
     a = ap.parse_args()
     if a.render:
         return write(previous_rows(a), tuple(a.metrics.split(",")), a)
@@ -90,7 +93,8 @@ def main() -> None:
     for seed in [int(s) for s in a.seeds.split(",")]:
         cfg = TrainConfig(epochs=a.epochs, patience=a.patience, seed=seed, metrics=metrics, valid_metric=metrics[0],
                           batch_size=a.batch_size, lr=a.lr)
-        ctx = CurationContext(split=split, seed=seed, probe_config=TrainConfig(
+        ctx = CurationContext(split=split, seed=seed, cache_dir=Path(a.cache_dir) if a.cache_dir else None,
+                              probe_config=TrainConfig(
             epochs=a.probe_epochs, patience=None, seed=seed, batch_size=a.batch_size, lr=a.lr))
         sets = {("full", 1.0): (full, 0.0)}
         for cname in a.curators.split(","):
@@ -167,7 +171,7 @@ def previous_rows(a) -> list[dict]:
     if a.render:  # the table is rendered with the run's own settings and header
         a.old_payload = old
         for k, v in old["args"].items():
-            if k not in ("render", "resume", "reuse", "suffix", "dataset"):
+            if k not in ("render", "resume", "reuse", "suffix", "dataset", "cache_dir"):
                 setattr(a, k, v)
     check_settings(old, a, "--render" if a.render else "--resume")
     a.earlier_commands = old.get("commands", [old.get("command")])

@@ -491,3 +491,23 @@ def test_item_categories_of_staged_datasets():
     assert {names[j] for j in m[toy].indices} == {"Animation", "Children's", "Comedy"}
     beta = draw_unwillingness(len(inter.user), kind="category", user=inter.user, item=inter.item, categories=m)
     assert ((beta >= 0.5) & (beta <= 1)).all() and 0.5 < beta.mean() < 1
+
+
+def test_item_category_files_bad_input_is_a_clear_error(tmp_path):
+    from recsift.data.categories import READERS
+    from recsift.errors import DataFormatError
+
+    movies = tmp_path / "movies.dat"
+    movies.write_text("1::Toy Story (1995)::Animation|Comedy\n2::no genres here\n", encoding="latin-1")
+    with pytest.raises(DataFormatError, match=r"movies.dat, line 2: expected MovieID::Title::Genres"):
+        READERS["ml-1m"][1](movies)
+    movies.write_text("1::Toy Story (1995)::Animation|Comedy\n\n7::Café (1999)::Drama\n", encoding="latin-1")
+    assert READERS["ml-1m"][1](movies) == {"1": ["Animation", "Comedy"], "7": ["Drama"]}
+    attrs = tmp_path / "Beauty_item2attributes.json"
+    attrs.write_text('{"1": [3, 4],')
+    with pytest.raises(DataFormatError, match="not valid JSON"):
+        READERS["beauty"][1](attrs)
+    item = tmp_path / "ml-100k.item"
+    item.write_text("item_id:token\tmovie_title:token_seq\n1\tToy Story\n")
+    with pytest.raises(DataFormatError, match="class:token_seq"):
+        READERS["ml-100k"][1](item)

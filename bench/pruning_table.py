@@ -251,7 +251,8 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
     shares = [r for r in table if r.get("routing_share")]
     if shares:
         lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(
-            f"{r['curator']} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items()) for r in shares))
+            f"{r['curator']} {r['budget']:g} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items())
+            for r in shares))
     lines.append(f"\nseeds {a.seeds} (the seeds column: how many of them each row has so far); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
                  f"{a.probe_epochs} epochs; MoE experts {a.experts} (≤ {a.expert_epochs} epochs, early stopping); metrics ×100.")
     return "\n".join(lines)

@@ -80,6 +80,13 @@ print(json.dumps(out))
 CASES = {"stats": STATS, "step": STEP}
 
 
+def short_hash(rev: str) -> str | None:
+    """The short commit hash of ``rev`` in this repository, or None when it names no commit."""
+    res = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", "--short", f"{rev}^{{commit}}"],
+                         capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
 def run(src: Path, a) -> dict[str, float]:
     env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "OMP_WAIT_POLICY": "PASSIVE"}
     res = subprocess.run([sys.executable, "-c", CASES[a.case], str(a.threads), a.items, a.model], env=env,
@@ -96,9 +103,10 @@ def main() -> None:
     ap.add_argument("--case", choices=sorted(CASES), default="stats")
     ap.add_argument("--model", default="fmlp", help="the model of --case step")
     a = ap.parse_args()
-    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{a.ref}^{{commit}}"],
-                      capture_output=True).returncode:
+    ref = short_hash(a.ref)  # a hash in the result, not "HEAD~1"
+    if ref is None:
         raise SystemExit(f"--ref {a.ref}: not a commit of this repository (see git log --oneline)")
+    a.ref = ref
     with tempfile.TemporaryDirectory() as tmp:
         wt = Path(tmp) / "baseline"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(wt), a.ref], check=True)
@@ -116,8 +124,7 @@ def main() -> None:
         new = statistics.median(x[n] for x in sides["this checkout"])
         rows.append({"items": int(n), "baseline_ms": round(base, 2), "this_ms": round(new, 2),
                      "speedup": round(base / new, 2)})
-    head, a.ref = (subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True,
-                                  text=True).stdout.strip() for rev in ("HEAD", a.ref))  # hashes, not HEAD~1
+    head = short_hash("HEAD")
     what = ("Eager `per_sample_stats` on 2048 rows" if a.case == "stats" else
             f"One {a.model} training step (batch 256, 1–20 items, full-softmax CE, backward, Adam)")
     md = [f"{what}, {a.threads} thread(s), median over {a.rounds} alternating process pairs (each the median "

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..curators.base import WITHHELD, CurationContext, Transformed, register_curator
 from ..data import Budget, TrainingSet
+from ..data.categories import item_categories as dataset_categories
 from ..errors import ConfigError, RecsiftError
 from .game import GameConfig, check_strategy, default_train_config, fit_anchors, solve
 from .influence import InfluenceConfig
@@ -61,8 +62,6 @@ def ifrqe_curator(train_set: TrainingSet, ctx: CurationContext, budget: Budget |
     check_strategy(strategy)  # before the data are prepared
     data = prepare(ctx.split, train_set=train_set, seed=ctx.seed, n_negatives=n_negatives)
     if unwillingness == "category" and item_categories is None:
-        from ..data.categories import item_categories as dataset_categories
-
         item_categories, _ = dataset_categories(ctx.split.name, ctx.split.train.item_ids)
     beta = draw_unwillingness(len(train_set), kind=unwillingness,
                               seed=ctx.seed if unwillingness_seed is None else unwillingness_seed,

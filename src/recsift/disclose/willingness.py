@@ -94,7 +94,7 @@ def category_unwillingness(user: np.ndarray, item: np.ndarray, categories: sp.sp
     np.maximum.at(maxk, k, per_pair)
     maxv = np.zeros(int(user.max()) + 1 if len(user) else 0)
     np.maximum.at(maxv, uniq // n_cat, cnt.astype(np.float64))
-    mv = maxv[user] if len(user) else np.zeros(0)
+    mv = maxv[user]
     beta = np.full(len(item), 0.5)
     ok = (mv > 1) & (maxk > 0)
     beta[ok] = (1 / maxk[ok] - 1 / mv[ok]) / (1 - 1 / mv[ok]) / 2 + 0.5

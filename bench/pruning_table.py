@@ -241,6 +241,23 @@ def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:
     return out
 
 
+def versus_random(table: list[dict], metric: str) -> list[dict]:
+    """Each curator's retained ``metric`` minus Random's at the same model and budget, with the
+    difference over the two standard errors combined (``z``); only rows where both sides have at
+    least two seeds (one seed has no spread)."""
+    rnd = {(r["model"], r["budget"]): r for r in table if r["curator"] == "random" and r["n_seeds"] > 1}
+    out = []
+    for r in table:
+        base = rnd.get((r["model"], r["budget"]))
+        if r["curator"] in ("random", "full") or base is None or r["n_seeds"] < 2:
+            continue
+        diff = r[f"{metric}_retained"] - base[f"{metric}_retained"]
+        se = float(np.hypot(r[f"{metric}_retained_se"], base[f"{metric}_retained_se"]))
+        out.append({"model": r["model"], "curator": r["curator"], "budget": r["budget"], "diff": diff,
+                    "z": diff / se if se > 0 else float("nan"), "n_seeds": min(r["n_seeds"], base["n_seeds"])})
+    return out
+
+
 def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
     head = "| model | curator | keep | samples | seeds | " + " | ".join(f"{m} (mean ± std) | % of full ± se" for m in metrics) + " |"
     lines = [head, "|" + "---|" * (5 + 2 * len(metrics))]
@@ -253,6 +270,12 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
         lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(
             f"{r['curator']} {r['budget']:g} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items())
             for r in shares))
+    versus = versus_random(table, metrics[0])
+    if versus:
+        lines.append(f"\nAgainst Random, % of full-data {metrics[0]} retained, in points (difference / √(se² + se²), "
+                     "rows with ≥ 2 seeds on both sides; ≥ 2 SE is the issue's bar): " + "; ".join(
+                         f"{v['model']} {v['curator']} keep {v['budget']:g}: {100 * v['diff']:+.1f} "
+                         f"({v['z']:+.1f} SE, {v['n_seeds']} seeds)" for v in versus))
     lines.append(f"\nseeds {a.seeds} (the seeds column: how many of them each row has so far); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
                  f"{a.probe_epochs} epochs; MoE experts {a.experts} (≤ {a.expert_epochs} epochs, early stopping); metrics ×100.")
     return "\n".join(lines)

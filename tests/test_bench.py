@@ -107,3 +107,14 @@ def test_write_then_render_rewrites_only_the_markdown(results):
     assert again.startswith(f"# pruning_table_toy\n\n{payload['date']}") and "up to 100 epochs" in again
     with pytest.raises(SystemExit, match="no .* to render"):
         pt.previous_rows(args(render=True, suffix="_missing"))
+
+
+def test_versus_random_is_the_difference_over_combined_standard_errors():
+    rows = [row(0, "full", 1.0, 0.50), row(1, "full", 1.0, 0.50),
+            row(0, "random", 0.3, 0.30), row(1, "random", 0.3, 0.32),  # retained .60, .64: se .02
+            row(0, "moe", 0.3, 0.35), row(1, "moe", 0.3, 0.35),  # retained .70, .70: se 0
+            row(0, "d2", 0.3, 0.40)]  # one seed: no comparison
+    v = pt.versus_random(pt.summarise(rows, ("recall@20",)), "recall@20")
+    assert [x["curator"] for x in v] == ["moe"]
+    assert v[0]["diff"] == pytest.approx(0.08) and v[0]["z"] == pytest.approx(0.08 / 0.02)
+    assert v[0]["n_seeds"] == 2

@@ -122,6 +122,7 @@ def main() -> None:
                              **{m: res.test[m] for m in metrics}})
                 print(rows[-1], flush=True)
                 write(rows, metrics, a)  # after every row: an interrupted run keeps what it measured
+    write(rows, metrics, a)  # also when nothing ran: rows copied by --reuse are merged into the table
 
 
 CORE_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "metrics")  # every row depends on these

@@ -86,7 +86,10 @@ def main() -> None:
     full = split.training_set("sequence")
     metrics = tuple(a.metrics.split(","))
     budgets = [float(b) for b in a.budgets.split(",")]
-    rows = reused_rows(a, previous_rows(a) if a.resume else [])
+    rows = previous_rows(a) if a.resume else []
+    n_resumed = len(rows)
+    rows = reused_rows(a, rows)  # appends to the list it is given
+    unwritten = len(rows) > n_resumed  # rows copied by --reuse, written with the first retrained row or at the end
     done = {row_key(r) for r in rows}
     routing = {}  # (seed, curator, budget) -> routing share of the curations this run makes
     models = a.models.split(",")
@@ -122,7 +125,9 @@ def main() -> None:
                              **{m: res.test[m] for m in metrics}})
                 print(rows[-1], flush=True)
                 write(rows, metrics, a)  # after every row: an interrupted run keeps what it measured
-    write(rows, metrics, a)  # also when nothing ran: rows copied by --reuse are merged into the table
+                unwritten = False
+    if unwritten:  # nothing retrained: a pure merge of --reuse rows (a run with nothing new leaves the files alone)
+        write(rows, metrics, a)
 
 
 CORE_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "metrics")  # every row depends on these

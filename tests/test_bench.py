@@ -118,3 +118,22 @@ def test_versus_random_is_the_difference_over_combined_standard_errors():
     assert [x["curator"] for x in v] == ["moe"]
     assert v[0]["diff"] == pytest.approx(0.08) and v[0]["z"] == pytest.approx(0.08 / 0.02)
     assert v[0]["n_seeds"] == 2
+
+
+def test_a_pure_merge_writes_the_table_and_a_run_with_nothing_new_leaves_it(results, monkeypatch):
+    main_args = ["--dataset", "synthetic", "--budgets", "0.5", "--seeds", "0,1", "--curators", "random",
+                 "--epochs", "100", "--patience", "10", "--probe-epochs", "10", "--experts", "core,gru4rec,narm",
+                 "--expert-epochs", "20", "--metrics", "recall@20"]
+    settings = dict(dataset="synthetic")
+    save(results, "pruning_table_synthetic", [row(0, "full", 1.0, 0.5), row(0, "random", 0.5, 0.4)], **settings)
+    save(results, "pruning_table_synthetic_s1", [row(1, "full", 1.0, 0.5), row(1, "random", 0.5, 0.3)], **settings)
+    monkeypatch.setattr(sys, "argv", ["pruning_table.py", *main_args, "--resume", "--reuse", "pruning_table_synthetic_s1"])
+    pt.main()  # every row is there: nothing retrains, the copied rows are written
+    merged = json.loads((results / "pruning_table_synthetic.json").read_text())
+    assert sorted((r["seed"], r["curator"]) for r in merged["rows"]) == [(0, "full"), (0, "random"), (1, "full"),
+                                                                         (1, "random")]
+    assert "seed 1 gru4rec random 0.5" in (results / "pruning_table_synthetic.md").read_text()
+    before = (results / "pruning_table_synthetic.json").read_text()
+    monkeypatch.setattr(sys, "argv", ["pruning_table.py", *main_args, "--resume"])
+    pt.main()  # nothing new: the result (its date and list of commands) stays as it was
+    assert (results / "pruning_table_synthetic.json").read_text() == before

@@ -23,7 +23,8 @@ from .willingness import (category_unwillingness, check_lambda, check_unwillingn
 __all__ = [
     "Anchor", "BASELINES", "DisclosureData", "GameConfig", "InfluenceConfig", "InfluenceEstimator",
     "InfluenceProblem", "InfluenceResult", "StrategyResult", "action_bits", "baseline_disclosure",
-    "category_unwillingness", "check_lambda", "check_players", "check_unwillingness", "compute_influence", "conjugate_gradient", "default_train_config",
+    "category_unwillingness", "check_lambda", "check_players", "check_unwillingness", "compute_influence",
+    "conjugate_gradient", "default_train_config",
     "disclosure_split", "draw_unwillingness", "evaluate_disclosure", "exact_payoffs", "explain_disclosure",
     "f1_at_k", "fit_anchor", "fit_anchors", "ifrqe_curator", "influence_problem", "lissa", "mirror_ascent",
     "order_rows", "over_actions", "per_user_violation", "prepare", "reward", "run_disclosure", "solve",

@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="2023")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--tag", default="", help="suffix of the result files (dr4sr_<dataset><tag>.md)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="save the regenerated set here and read it back in later runs (same data, seed, settings)")
     ap.add_argument("--inference-only", action="store_true", help="only time mining, pre-training and inference")
     args = ap.parse_args(argv)
     import logging
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     rows, regen_rows = [], []
     regen = dict(epochs=args.regen_epochs, gamma=args.gamma, k_memories=args.k_memories)
     for seed in (int(s) for s in args.seeds.split(",")):
-        ctx = CurationContext(split=split, seed=seed, max_len=50)
+        ctx = CurationContext(split=split, seed=seed, max_len=50,
+                              cache_dir=Path(args.cache_dir) if args.cache_dir else None)
         t0 = time.perf_counter()
         la0 = load_avg()
         if not args.inference_only and not {"dr4sr", "dr4sr_plus", "end_to_end"} & set(variants):
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             regen_rows.append({"seed": seed, "total_seconds": time.perf_counter() - t0, "load_before": la0,
                                "load_after": load_avg(), **{k: info.get(k) for k in (
                                    "n_sequences", "n_patterns", "n_pairs", "mine_seconds", "pretrain_seconds",
-                                   "inference_seconds", "n_decoded", "n_regenerated", "sequences_per_segment")},
+                                   "inference_seconds", "n_decoded", "n_regenerated", "sequences_per_segment", "cached")},
                                "input_samples": len(full), "output_samples": len(regen_set)})
             print(regen_rows[-1], flush=True)
             save(args, rows, regen_rows)
@@ -182,7 +185,7 @@ def table(args, rows, regen_rows) -> str:
            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in regen_rows:
         out.append(f"| {r['seed']} | {r['n_sequences']} | {r['n_patterns']} ({r['n_pairs']}) | "
-                   f"{r['mine_seconds']:.1f} | {r['pretrain_seconds']:.0f} ({args.regen_epochs}) | "
+                   f"{r['mine_seconds']:.1f} | {r['pretrain_seconds']:.0f} ({args.regen_epochs}){' cached' if r.get('cached') else ''} | "
                    f"{r['inference_seconds']:.0f} | {r['n_decoded']} | {r['n_regenerated']} | "
                    f"{r['input_samples']} -> {r['output_samples']} | {r['load_before']} / {r['load_after']} |")
     if rows:

@@ -235,6 +235,27 @@ def test_dr4sr_curator_returns_regenerated_sequences(small_split):
         curate(ts, "dr4sr", None, ctx, gama=0.1)
 
 
+def test_dr4sr_regenerated_set_cached_on_disk(small_split, tmp_path, monkeypatch):
+    """With ``cache_dir`` the regenerated set is saved once and read back by a fresh context
+    (no pre-training the second time); other settings or another seed regenerate."""
+    import recsift.regen.curator as rc
+
+    ts = small_split.training_set()
+    first, rep1 = curate(ts, "dr4sr", None, CurationContext(split=small_split, seed=0, max_len=20,
+                                                             cache_dir=tmp_path), **REGEN)
+    assert len(list(tmp_path.glob("regen-*/info.json"))) == 1 and not rep1.extra.get("cached")
+    calls, real = [], rc.pretrain
+    monkeypatch.setattr(rc, "pretrain", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again, rep2 = curate(ts, "dr4sr", None, CurationContext(split=small_split, seed=0, max_len=20,
+                                                            cache_dir=tmp_path), **REGEN)
+    assert not calls and rep2.extra["cached"]
+    np.testing.assert_array_equal(again.data.store.items, first.data.store.items)
+    np.testing.assert_array_equal(again.data.store.indptr, first.data.store.indptr)
+    assert rep2.extra["sequences_per_segment"] == rep1.extra["sequences_per_segment"]
+    curate(ts, "dr4sr", None, CurationContext(split=small_split, seed=1, max_len=20, cache_dir=tmp_path), **REGEN)
+    assert calls and len(list(tmp_path.glob("regen-*/info.json"))) == 2
+
+
 def test_dr4sr_plus_weights_and_save_load_roundtrip(small_split, tmp_path):
     ts = small_split.training_set()
     ctx = CurationContext(split=small_split, seed=0, max_len=20)

@@ -18,13 +18,17 @@ dataset" ablation; ``diversity=False`` the "without diversity promoter" one.
 (`personalizer.py`); the mined patterns keep weight 1.
 
 Neither takes a budget. The regenerated data is cached in ``ctx`` (per training set, seed and
-regeneration parameters), so ``dr4sr_plus`` for several target models regenerates once.
+regeneration parameters), so ``dr4sr_plus`` for several target models regenerates once; with
+``ctx.cache_dir`` set it is also saved there (``regen-<hash>/``), so later runs read it back.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +38,7 @@ from ..curators.base import CurationContext, Transformed, fingerprint, register_
 from ..data import SequenceSamples, SequenceStore, TrainingSet
 from ..errors import ConfigError
 from ..train import TrainConfig
+from ..utils.io import save_npz, write_json
 from .inference import regenerate, unique_sequences
 from .patterns import mine_patterns
 from .personalizer import BilevelConfig, sample_weights, train_bilevel
@@ -101,6 +106,11 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     if key in ctx._memo:
         return ctx._memo[key]
     indptr, items, n_items = _sequences(train_set)
+    folder = _cache_folder(ctx, key, items, n_items, decode_batch)
+    if folder is not None and (folder / "info.json").is_file():
+        res = _load(folder, train_set)
+        ctx._memo[key] = res
+        return res
     parts = [(indptr, items)] * original_copies
     segment = [np.zeros(len(indptr) - 1, np.int8)] * original_copies
     info: dict[str, Any] = {"n_sequences": len(indptr) - 1}
@@ -138,8 +148,32 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     info["sequences_per_segment"] = {s: int((seg == i).sum()) for i, s in enumerate(SEGMENTS)}
     ts = TrainingSet(SequenceSamples.all_prefixes(store), provenance={**train_set.provenance, "regenerated": True})
     res = Regenerated(ts, seg, info)
+    if folder is not None:
+        save_npz(folder / "sequences.npz", indptr=ind, items=its, segment=seg)
+        write_json(folder / "info.json", {"key": key, "n_items": n_items, "info": info})  # last: marks it complete
     ctx._memo[key] = res
     return res
+
+
+def _cache_folder(ctx: CurationContext, key: str, items: np.ndarray, n_items: int, decode_batch: int) -> Path | None:
+    """Where the regenerated set for ``key`` lives under ``ctx.cache_dir`` (None without one). The
+    folder name hashes the key, the item content of the source sequences and the decode batch
+    (batching changes the sampling order of generative decoding)."""
+    if ctx.cache_dir is None:
+        return None
+    h = hashlib.sha256(f"{key}|{n_items}|{decode_batch}".encode())
+    h.update(np.ascontiguousarray(items, dtype=np.int64).tobytes())
+    return Path(ctx.cache_dir) / f"regen-{h.hexdigest()[:16]}"
+
+
+def _load(folder: Path, train_set: TrainingSet) -> Regenerated:
+    meta = json.loads((folder / "info.json").read_text())
+    with np.load(folder / "sequences.npz") as z:
+        ind, its, seg = z["indptr"], z["items"], z["segment"]
+    store = SequenceStore(ind, its, int(meta["n_items"]))
+    ts = TrainingSet(SequenceSamples.all_prefixes(store), provenance={**train_set.provenance, "regenerated": True})
+    log.info("dr4sr: regenerated set read back from %s", folder)
+    return Regenerated(ts, seg, {**meta["info"], "cached": True})
 
 
 def _regen_args(params: dict[str, Any]) -> dict[str, Any]:

@@ -240,15 +240,20 @@ def test_dr4sr_regenerated_set_cached_on_disk(small_split, tmp_path, monkeypatch
     (no pre-training the second time); other settings or another seed regenerate."""
     import recsift.regen.curator as rc
 
+    from recsift.curators.base import cached_cost_seconds
+
     ts = small_split.training_set()
-    first, rep1 = curate(ts, "dr4sr", None, CurationContext(split=small_split, seed=0, max_len=20,
-                                                             cache_dir=tmp_path), **REGEN)
+    ctx1 = CurationContext(split=small_split, seed=0, max_len=20, cache_dir=tmp_path)
+    first, rep1 = curate(ts, "dr4sr", None, ctx1, **REGEN)
+    assert cached_cost_seconds(ctx1) == 0  # produced here: already in this curation's wall time
     assert len(list(tmp_path.glob("regen-*/info.json"))) == 1 and not rep1.extra.get("cached")
     calls, real = [], rc.pretrain
     monkeypatch.setattr(rc, "pretrain", lambda *a, **k: calls.append(1) or real(*a, **k))
-    again, rep2 = curate(ts, "dr4sr", None, CurationContext(split=small_split, seed=0, max_len=20,
-                                                            cache_dir=tmp_path), **REGEN)
+    ctx2 = CurationContext(split=small_split, seed=0, max_len=20, cache_dir=tmp_path)
+    again, rep2 = curate(ts, "dr4sr", None, ctx2, **REGEN)
     assert not calls and rep2.extra["cached"]
+    # the seconds it took to produce are kept: the runner adds them to the row's curation cost
+    assert cached_cost_seconds(ctx2) == rep2.extra["seconds"] == rep1.extra["seconds"] > 0
     np.testing.assert_array_equal(again.data.store.items, first.data.store.items)
     np.testing.assert_array_equal(again.data.store.indptr, first.data.store.indptr)
     assert rep2.extra["sequences_per_segment"] == rep1.extra["sequences_per_segment"]

@@ -369,7 +369,7 @@ def curate(
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Curator parameter key=value, e.g. score=forgetting, keep=easy, beta=0.1 (repeatable).")] = None,
     probe: _ProbeOpts = None,  # type: ignore[assignment]  # from @probe_options
     split: SplitOpt = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Reuse probe dynamics across runs from this folder.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Reuse probe dynamics, MoE experts and DR4SR regenerated sets across runs from this folder.")] = None,
     data_dir: DataDir = None,
     file_opts: dict = None,  # type: ignore[assignment]  # from @file_options
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
                              "cap_binds": epochs_run == args.epochs and not res.extra["stopped_early"],
                              "s_per_epoch": res.train_seconds_per_epoch, "peak_rss_mb": res.peak_rss_mb,
                              "wall_seconds": time.perf_counter() - t0, "load_before": la, "load_after": load_avg(),
+                             "valid_ndcg20": [round(h["valid"]["ndcg@20"], 5) for h in res.history if "valid" in h],
                              **extra})
                 print(rows[-1], flush=True)
                 save(args, rows, regen_rows)  # after every run: an interrupted bench keeps what finished

@@ -132,6 +132,16 @@ def test_moe_curator_puts_coverage_first_then_d2_and_keeps_the_budget():
     assert rep_top.extra["coverage_units"] == 0 and len(top) == len(kept)
     hard = rep_top.scores  # moe_aum: low = hard, top-k keeps the hardest
     assert hard[rep_top.kept].max() <= hard[~rep_top.kept].min()
+    # CCS over the mixture score: the 20% hardest are cut (reason "hard cutoff"), the rest is stratified
+    cc, rep_cc = curate(ts, "moe", 0.4, replace(ctx, coverage=False), selector="ccs", ccs_beta=0.2,
+                        weighting="mean", **params)
+    assert len(cc) == len(kept)
+    hardest = np.argsort(rep_cc.scores, kind="stable")[: int(0.2 * len(ts))]  # moe_aum: low = hard
+    assert not rep_cc.kept[hardest].any()
+    assert (rep_cc.reason[hardest] == REASONS.index("dropped: hard cutoff")).all()
+    assert rep_cc.scores[rep_cc.kept].min() < np.median(rep_cc.scores)  # not the easiest 40%: strata span the rest
+    with pytest.raises(ConfigError, match="selector"):
+        curate(ts, "moe", 0.4, ctx, selector="knn", **params)
     with pytest.raises(ConfigError, match="moe score"):
         curate(ts, "moe", 0.4, ctx, score="moe_whatever", **params)
     # the gate trained on the validation cases instead (held out from the experts' training)

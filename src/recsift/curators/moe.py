@@ -118,20 +118,24 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                 selector: str = "d2", weighting: str = "gate", k: int = 2, bal_coef: float = 1e-2,
                 gate_epochs: int = 3, expert_epochs: int = 50, expert_patience: int = 5, single: str | int = 0,
                 gamma_r: float = 0.1, graph_k: int = 10, max_candidates_per_item: int = 200,
-                gate_data: str = "train") -> Selection:
+                gate_data: str = "train", ccs_beta: float = 0.1, n_strata: int = 50) -> Selection:
     """MoE data pruning: a noisy top-k gate over frozen experts scores each sample by the mixture;
     item coverage first, then D2 on the item-sharing session graph over rank-normalised scores.
     ``gate_data="valid"`` trains the gate on the experts' outputs for the validation cases
-    (held out from the experts' training) instead of the training samples (an ablation)."""
-    from ..selection import select_d2, select_top
+    (held out from the experts' training) instead of the training samples (an ablation).
+    Other selectors over the same scores (ablations): ``"top"`` keeps the hardest;
+    ``"ccs"`` is CCS on the mixture score — drop the ``ccs_beta`` hardest of the pool, then
+    stratified sampling over ``n_strata`` score strata."""
+    from ..selection import hard_cutoff, select_ccs, select_d2, select_top
     from .builtin import build_graph
 
     if ctx.split is None:
         raise ConfigError("the moe curator trains its experts and needs the split (CurationContext(split=...))")
     if score not in MOE_SCORES:
         raise ConfigError(f"moe score {score!r} unknown; use one of {', '.join(MOE_SCORES)}")
-    if selector not in ("d2", "top"):
-        raise ConfigError(f"selector={selector!r}: use 'd2' (graph message passing) or 'top' (plain top-k)")
+    if selector not in ("d2", "top", "ccs"):
+        raise ConfigError(f"selector={selector!r}: use 'd2' (graph message passing), 'top' (plain top-k) "
+                          "or 'ccs' (hard cutoff + stratified sampling)")
     if gate_data not in ("train", "valid"):
         raise ConfigError(f"gate_data={gate_data!r}: use 'train' (the training samples) or 'valid' (held-out cases)")
     if gate_data == "valid" and weighting != "gate":
@@ -141,13 +145,18 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                      gate_epochs=gate_epochs, single=single, gate_data=gate_data)
     s = unit_mean(res["scores"][score].astype(np.float64), view.unit_of, view.n_units)
     hard = MOE_SCORES[score]
+    cut = None
     if selector == "top":
         kept = pool[select_top(oriented(s[pool], hard), m, keep="high")]
+    elif selector == "ccs":
+        h = oriented(s[pool], hard)  # higher = harder; the cutoff drops the highest
+        kept = pool[select_ccs(h, m, cutoff_scores=-h, beta=ccs_beta, n_strata=n_strata, rng=ctx.rng(1))]
+        cut = pool[hard_cutoff(-h, ccs_beta)]
     else:
         g = build_graph(ctx, view, pool, "session", graph_k, max_candidates_per_item)
         kept = pool[select_d2(rank_normalise(s[pool], hard), m, graph=g, gamma_r=gamma_r)]
     share = res["fit"].routing_share()
-    return Selection(kept, s, score, info={"routing_share": {n: round(float(v), 4) for n, v in
+    return Selection(kept, s, score, cut, info={"routing_share": {n: round(float(v), 4) for n, v in
                                                              zip(res["outputs"].names, share)}})
 
 

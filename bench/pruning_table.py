@@ -31,7 +31,8 @@ CURATORS = {  # name -> (method, params[, CurationContext overrides])
     "d2": ("d2", {"score": "el2n", "graph": "session"}),
     "moe": ("moe", {}),
     "moe_top": ("moe", {"selector": "top"}),  # ablations of the MoE curator: plain top-k selection,
-    "moe_ccs": ("moe", {"selector": "ccs", "ccs_beta": 0.1}),  # CCS (β = 0.1, 50 strata) on the mixture score,
+    "moe_ccs": ("moe", {"selector": "ccs", "beta": 0.1}),  # CCS (β = 0.1, 50 strata) on the mixture score,
+    "moe_cut": ("moe", {"beta": 0.1}),  # hard cutoff of the 10% hardest, then D2 (as d2pruning runs it),
     "moe_k1": ("moe", {"k": 1}),  # gate top-k
     "moe_k3": ("moe", {"k": 3}),
     "moe_bal0": ("moe", {"bal_coef": 0.0}),  # no load-balancing loss

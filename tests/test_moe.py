@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsift.errors import ConfigError
+from recsift.errors import BudgetError, ConfigError
 from recsift.moe import (ExpertOutputs, NoisyTopKGate, cv_squared, expert_outputs, fit_gate, fixed_weights,
                          mixture_scores, train_experts)
 
@@ -133,13 +133,19 @@ def test_moe_curator_puts_coverage_first_then_d2_and_keeps_the_budget():
     hard = rep_top.scores  # moe_aum: low = hard, top-k keeps the hardest
     assert hard[rep_top.kept].max() <= hard[~rep_top.kept].min()
     # CCS over the mixture score: the 20% hardest are cut (reason "hard cutoff"), the rest is stratified
-    cc, rep_cc = curate(ts, "moe", 0.4, replace(ctx, coverage=False), selector="ccs", ccs_beta=0.2,
+    cc, rep_cc = curate(ts, "moe", 0.4, replace(ctx, coverage=False), selector="ccs", beta=0.2,
                         weighting="mean", **params)
     assert len(cc) == len(kept)
     hardest = np.argsort(rep_cc.scores, kind="stable")[: int(0.2 * len(ts))]  # moe_aum: low = hard
     assert not rep_cc.kept[hardest].any()
     assert (rep_cc.reason[hardest] == REASONS.index("dropped: hard cutoff")).all()
     assert rep_cc.scores[rep_cc.kept].min() < np.median(rep_cc.scores)  # not the easiest 40%: strata span the rest
+    # the same cutoff before D2 (the d2pruning repository's "mis-ratio"): same samples cut
+    cd2, rep_cd2 = curate(ts, "moe", 0.4, replace(ctx, coverage=False), beta=0.2, weighting="mean", **params)
+    assert len(cd2) == len(kept) and not rep_cd2.kept[hardest].any()
+    assert (rep_cd2.reason[hardest] == REASONS.index("dropped: hard cutoff")).all()
+    with pytest.raises(BudgetError, match="beta"):
+        curate(ts, "moe", 0.4, replace(ctx, coverage=False), beta=0.7, weighting="mean", **params)
     with pytest.raises(ConfigError, match="selector"):
         curate(ts, "moe", 0.4, ctx, selector="knn", **params)
     with pytest.raises(ConfigError, match="moe score"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..data import TrainingSet
-from ..errors import ConfigError
+from ..errors import BudgetError, ConfigError
 from ..scoring import oriented, rank_normalise
 from ..train import TrainConfig
 from .base import COST_PREFIX, CurationContext, Selection, UnitView, fingerprint, register_curator
@@ -118,14 +118,15 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                 selector: str = "d2", weighting: str = "gate", k: int = 2, bal_coef: float = 1e-2,
                 gate_epochs: int = 3, expert_epochs: int = 50, expert_patience: int = 5, single: str | int = 0,
                 gamma_r: float = 0.1, graph_k: int = 10, max_candidates_per_item: int = 200,
-                gate_data: str = "train", ccs_beta: float = 0.1, n_strata: int = 50) -> Selection:
+                gate_data: str = "train", beta: float = 0.0, n_strata: int = 50) -> Selection:
     """MoE data pruning: a noisy top-k gate over frozen experts scores each sample by the mixture;
     item coverage first, then D2 on the item-sharing session graph over rank-normalised scores.
     ``gate_data="valid"`` trains the gate on the experts' outputs for the validation cases
     (held out from the experts' training) instead of the training samples (an ablation).
-    Other selectors over the same scores (ablations): ``"top"`` keeps the hardest;
-    ``"ccs"`` is CCS on the mixture score — drop the ``ccs_beta`` hardest of the pool, then
-    stratified sampling over ``n_strata`` score strata."""
+    Other selectors over the same scores (ablations): ``"top"`` keeps the hardest; ``"ccs"`` is
+    CCS on the mixture score (stratified sampling over ``n_strata`` score strata). ``beta`` > 0
+    first drops that fraction of the pool, hardest by the mixture score, before any selector (CCS's
+    hard cutoff; D2's repository runs it before its graph sampling as the "mis-ratio")."""
     from ..selection import hard_cutoff, select_ccs, select_d2, select_top
     from .builtin import build_graph
 
@@ -145,16 +146,21 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                      gate_epochs=gate_epochs, single=single, gate_data=gate_data)
     s = unit_mean(res["scores"][score].astype(np.float64), view.unit_of, view.n_units)
     hard = MOE_SCORES[score]
-    cut = None
-    if selector == "top":
-        kept = pool[select_top(oriented(s[pool], hard), m, keep="high")]
-    elif selector == "ccs":
-        h = oriented(s[pool], hard)  # higher = harder; the cutoff drops the highest
-        kept = pool[select_ccs(h, m, cutoff_scores=-h, beta=ccs_beta, n_strata=n_strata, rng=ctx.rng(1))]
-        cut = pool[hard_cutoff(-h, ccs_beta)]
+    h = oriented(s[pool], hard)  # higher = harder
+    dropped = hard_cutoff(-h, beta)  # positions in pool of the β hardest
+    if selector == "ccs":
+        kept = pool[select_ccs(h, m, cutoff_scores=-h, beta=beta, n_strata=n_strata, rng=ctx.rng(1))]
     else:
-        g = build_graph(ctx, view, pool, "session", graph_k, max_candidates_per_item)
-        kept = pool[select_d2(rank_normalise(s[pool], hard), m, graph=g, gamma_r=gamma_r)]
+        if m > len(pool) - len(dropped):
+            raise BudgetError(f"budget of {m} units exceeds the {len(pool) - len(dropped)} left after the hard "
+                              f"cutoff drops {len(dropped)} of {len(pool)} (beta={beta}); use a smaller beta")
+        rest = pool[np.setdiff1d(np.arange(len(pool)), dropped)]
+        if selector == "top":
+            kept = rest[select_top(oriented(s[rest], hard), m, keep="high")]
+        else:
+            g = build_graph(ctx, view, rest, "session", graph_k, max_candidates_per_item)
+            kept = rest[select_d2(rank_normalise(s[rest], hard), m, graph=g, gamma_r=gamma_r)]
+    cut = pool[dropped] if len(dropped) else None
     share = res["fit"].routing_share()
     return Selection(kept, s, score, cut, info={"routing_share": {n: round(float(v), 4) for n, v in
                                                              zip(res["outputs"].names, share)}})

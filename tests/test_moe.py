@@ -146,6 +146,8 @@ def test_moe_curator_puts_coverage_first_then_d2_and_keeps_the_budget():
     assert (rep_cd2.reason[hardest] == REASONS.index("dropped: hard cutoff")).all()
     with pytest.raises(BudgetError, match="beta"):
         curate(ts, "moe", 0.4, replace(ctx, coverage=False), beta=0.7, weighting="mean", **params)
+    with pytest.raises(ConfigError, match="beta"):
+        curate(ts, "moe", 0.4, replace(ctx, coverage=False), beta=-0.1, weighting="mean", **params)
     with pytest.raises(ConfigError, match="selector"):
         curate(ts, "moe", 0.4, ctx, selector="knn", **params)
     with pytest.raises(ConfigError, match="moe score"):

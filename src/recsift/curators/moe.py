@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..data import TrainingSet
-from ..errors import BudgetError, ConfigError
+from ..errors import ConfigError
 from ..scoring import oriented, rank_normalise
 from ..train import TrainConfig
 from .base import COST_PREFIX, CurationContext, Selection, UnitView, fingerprint, register_curator
@@ -127,7 +127,7 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
     CCS on the mixture score (stratified sampling over ``n_strata`` score strata). ``beta`` > 0
     first drops that fraction of the pool, hardest by the mixture score, before any selector (CCS's
     hard cutoff; D2's repository runs it before its graph sampling as the "mis-ratio")."""
-    from ..selection import hard_cutoff, select_ccs, select_d2, select_top
+    from ..selection import after_cutoff, hard_cutoff, select_ccs, select_d2, select_top
     from .builtin import build_graph
 
     if ctx.split is None:
@@ -146,21 +146,17 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                      gate_epochs=gate_epochs, single=single, gate_data=gate_data)
     s = unit_mean(res["scores"][score].astype(np.float64), view.unit_of, view.n_units)
     hard = MOE_SCORES[score]
-    h = oriented(s[pool], hard)  # higher = harder
-    dropped = hard_cutoff(-h, beta)  # positions in pool of the β hardest
+    h = oriented(s[pool], hard)  # higher = harder; the cutoff drops the highest
     if selector == "ccs":
         kept = pool[select_ccs(h, m, cutoff_scores=-h, beta=beta, n_strata=n_strata, rng=ctx.rng(1))]
     else:
-        if m > len(pool) - len(dropped):
-            raise BudgetError(f"budget of {m} units exceeds the {len(pool) - len(dropped)} left after the hard "
-                              f"cutoff drops {len(dropped)} of {len(pool)} (beta={beta}); use a smaller beta")
-        rest = pool[np.setdiff1d(np.arange(len(pool)), dropped)]
+        rest = pool[after_cutoff(h, m, -h, beta)]
         if selector == "top":
             kept = rest[select_top(oriented(s[rest], hard), m, keep="high")]
         else:
             g = build_graph(ctx, view, rest, "session", graph_k, max_candidates_per_item)
             kept = rest[select_d2(rank_normalise(s[rest], hard), m, graph=g, gamma_r=gamma_r)]
-    cut = pool[dropped] if len(dropped) else None
+    cut = pool[hard_cutoff(-h, beta)] if beta else None
     share = res["fit"].routing_share()
     return Selection(kept, s, score, cut, info={"routing_share": {n: round(float(v), 4) for n, v in
                                                              zip(res["outputs"].names, share)}})

@@ -106,11 +106,12 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     if key in ctx._memo:
         return ctx._memo[key]
     indptr, items, n_items = _sequences(train_set)
+    cost_key = f"{COST_PREFIX}regen|{key}"
     folder = _cache_folder(ctx, key, items, n_items, decode_batch)
     if folder is not None and (folder / "info.json").is_file():
         res = _load(folder, train_set)
         # read back, not produced: the runner adds these seconds so a row shows the cost from scratch
-        ctx._memo[f"{COST_PREFIX}regen|{key}"] = {"seconds": float(res.info.get("seconds", 0.0)), "cached": True}
+        ctx._memo[cost_key] = {"seconds": float(res.info.get("seconds", 0.0)), "cached": True}
         ctx._memo[key] = res
         return res
     t_start = time.perf_counter()
@@ -146,16 +147,14 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     if not parts:
         raise ConfigError("the regenerated training set is empty: keep original_copies >= 1 or include patterns")
     ind, its = _concat(parts)
-    store = SequenceStore(ind, its, n_items)
     seg = np.concatenate(segment)
     info["sequences_per_segment"] = {s: int((seg == i).sum()) for i, s in enumerate(SEGMENTS)}
-    ts = TrainingSet(SequenceSamples.all_prefixes(store), provenance={**train_set.provenance, "regenerated": True})
-    info["seconds"] = round(time.perf_counter() - t_start, 2)
-    res = Regenerated(ts, seg, info)
-    ctx._memo[f"{COST_PREFIX}regen|{key}"] = {"seconds": info["seconds"], "cached": False}
+    res = _regenerated(ind, its, n_items, seg, train_set, info)
+    res.info["seconds"] = round(time.perf_counter() - t_start, 2)
+    ctx._memo[cost_key] = {"seconds": res.info["seconds"], "cached": False}
     if folder is not None:
         save_npz(folder / "sequences.npz", indptr=ind, items=its, segment=seg)
-        write_json(folder / "info.json", {"key": key, "n_items": n_items, "info": info})  # last: marks it complete
+        write_json(folder / "info.json", {"key": key, "n_items": n_items, "info": res.info})  # last: marks it complete
     ctx._memo[key] = res
     return res
 
@@ -175,10 +174,16 @@ def _load(folder: Path, train_set: TrainingSet) -> Regenerated:
     meta = json.loads((folder / "info.json").read_text())
     with np.load(folder / "sequences.npz") as z:
         ind, its, seg = z["indptr"], z["items"], z["segment"]
-    store = SequenceStore(ind, its, int(meta["n_items"]))
-    ts = TrainingSet(SequenceSamples.all_prefixes(store), provenance={**train_set.provenance, "regenerated": True})
     log.info("dr4sr: regenerated set read back from %s", folder)
-    return Regenerated(ts, seg, {**meta["info"], "cached": True})
+    return _regenerated(ind, its, int(meta["n_items"]), seg, train_set, {**meta["info"], "cached": True})
+
+
+def _regenerated(indptr: np.ndarray, items: np.ndarray, n_items: int, segment: np.ndarray, train_set: TrainingSet,
+                 info: dict[str, Any]) -> Regenerated:
+    """The regenerated sequences as a training set: every prefix -> next item of each sequence."""
+    store = SequenceStore(indptr, items, n_items)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store), provenance={**train_set.provenance, "regenerated": True})
+    return Regenerated(ts, segment, info)
 
 
 def _regen_args(params: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Array in, array out: every selector returns sorted int64 unit indices. Data graphs for D²
 live in :mod:`recsift.selection.graphs`.
 """
-from .ccs import ccs_budgets, ccs_strata, hard_cutoff, select_ccs
+from .ccs import after_cutoff, ccs_budgets, ccs_strata, hard_cutoff, select_ccs
 from .coverage import item_coverage, select_with_prefix
 from .d2 import d2_sampler, d2_within, forward_message_pass, select_d2
 from .graphs import DataGraph, item_sets, knn_graph, session_graph
@@ -12,6 +12,7 @@ from .topk import select_top
 
 __all__ = [
     "DataGraph",
+    "after_cutoff",
     "ccs_budgets",
     "ccs_strata",
     "d2_sampler",

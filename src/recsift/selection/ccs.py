@@ -112,7 +112,7 @@ def select_ccs(
     s = as_scores(scores)
     n = s.size
     m = resolve_budget(budget, n)
-    pool = _after_cutoff(s, m, cutoff_scores, beta)
+    pool = after_cutoff(s, m, cutoff_scores, beta)
     strata = ccs_strata(s[pool], n_strata)
     budgets = ccs_budgets(np.bincount(strata, minlength=n_strata), m)
     order = np.argsort(strata, kind="stable")
@@ -130,8 +130,9 @@ def hard_cutoff(cutoff_scores: np.ndarray, beta: float) -> np.ndarray:
     return np.argsort(cutoff_scores, kind="stable")[: math.floor(beta * len(cutoff_scores) + 1e-9)]
 
 
-def _after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None, beta: float) -> np.ndarray:
-    """Units left after dropping the ``⌊β·N⌋`` lowest cutoff scores (ascending ids)."""
+def after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None, beta: float) -> np.ndarray:
+    """Units left after dropping the ``⌊β·N⌋`` lowest cutoff scores (ascending ids); a
+    `ConfigError` for β outside [0, 1), a `BudgetError` when fewer than ``m`` are left."""
     n = s.size
     if not 0.0 <= beta < 1.0:
         raise ConfigError(f"beta={beta} must be in [0, 1): the fraction of all units dropped as too hard")

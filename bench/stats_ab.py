@@ -2,7 +2,7 @@
 
 Cases: ``stats`` (the recorder's eager per-batch statistics, ``per_sample_stats`` on 2048 rows) and
 ``step`` (one training step of ``--model``: forward on a batch of 256 sequences of 1–20 items, full
-softmax cross-entropy, backward, Adam). This machine's throughput drifts by up to ±30% within
+softmax cross-entropy, backward, Adam as the revision's trainer builds it). This machine's throughput drifts by up to ±30% within
 minutes, so the two versions are timed in alternating fresh processes (``--rounds`` pairs) and
 compared by the median of each side. The other revision is checked out into a temporary git
 worktree and put first on PYTHONPATH. Writes bench/results/stats_ab_<threads>t.{json,md} (stats)
@@ -51,11 +51,15 @@ import json, sys, time, torch
 import torch.nn.functional as F
 torch.set_num_threads(int(sys.argv[1]))
 from recsift.models.registry import build_model
+try:  # the library's optimizer where the revision has one (fused Adam), else torch's default
+    from recsift.train.optim import adam
+except ImportError:
+    adam = torch.optim.Adam
 out = {}
 for n_items in map(int, sys.argv[2].split(",")):
     torch.manual_seed(0)
     m = build_model(sys.argv[3], n_items=n_items, max_len=50).train()
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    opt = adam(m.parameters(), lr=1e-3)
     lengths = torch.randint(1, 21, (256,))
     seq = torch.zeros(256, 50, dtype=torch.long)
     for b, n in enumerate(lengths.tolist()):

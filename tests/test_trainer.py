@@ -277,3 +277,32 @@ def test_trainer_learns_and_restores_best_epoch():
     res = tr.evaluate(valid, mask_history=False)
     assert res.means["mrr@5"] == pytest.approx(hist.best_valid)  # best state restored
     assert all("train_seconds" in e for e in hist.epochs)
+
+
+def test_adam_is_fused_on_cpu_and_matches_the_default_update():
+    from recsift.train.optim import adam, fused_supported
+
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(300, 16, generator=g), torch.randn(16, generator=g)]
+    ours = [t.clone().requires_grad_() for t in start]
+    ref = [t.clone().requires_grad_() for t in start]
+    opt, opt_ref = adam(ours, lr=1e-2, weight_decay=1e-3), torch.optim.Adam(ref, lr=1e-2, weight_decay=1e-3)
+    assert opt.defaults["fused"] is True and opt_ref.defaults["fused"] is None
+    for _ in range(50):
+        grads = [torch.randn(t.shape, generator=g) for t in start]
+        for a, b, gr in zip(ours, ref, grads):
+            a.grad, b.grad = gr.clone(), gr.clone()
+        opt.step()
+        opt_ref.step()
+    for a, b, s in zip(ours, ref, start):
+        assert (a - s).abs().max() > 0.1  # it moved
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    # integer or sparse parameters are not fused: torch's default Adam is used
+    assert not fused_supported([torch.zeros(3, dtype=torch.long)])
+    assert not fused_supported([torch.zeros(3).to_sparse()])
+    assert adam([torch.zeros(3, requires_grad=True)], lr=1.0, foreach=True).defaults["fused"] is None
+
+
+def test_trainer_builds_fused_adam():
+    trainer = SequenceTrainer(nn.Linear(2, 2), TrainConfig(epochs=1))
+    assert trainer.optimizer.defaults["fused"] is True

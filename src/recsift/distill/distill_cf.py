@@ -48,6 +48,7 @@ import torch
 
 from ..data import EvalCases, InteractionMatrix, TrainingSet
 from ..errors import BudgetError, ConfigError
+from ..train.optim import adam
 from .infae import DISTILL_LAMBDAS, InfiniteAE, training_rows
 from .ntk import ntk_dense
 
@@ -227,7 +228,7 @@ def distill_cf(train_set: TrainingSet, n_users: int = 500, *, valid: EvalCases |
     rng = np.random.default_rng(cfg.seed)
     init_rows = np.sort(rng.choice(n_real, int(n_users), replace=False))
     logits = targets[init_rows].clone().requires_grad_(True)
-    opt = torch.optim.Adam([logits], lr=cfg.lr)
+    opt = adam([logits], lr=cfg.lr)
     sampler = GumbelNoise(int(n_users), n_items, cfg.draws, cfg.tau, cfg.noise, cfg.seed)
     noise = sampler.draw()
     history: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..train.optim import adam
 from .experts import Expert, ExpertOutputs, aligned_logits
 from .gate import MoEGate
 
@@ -65,7 +66,7 @@ def fit_gate(outputs: ExpertOutputs, *, k: int = 2, epochs: int = 3, lr: float =
     p_t = torch.from_numpy(outputs.p_target.astype(np.float32))
     sw = torch.from_numpy(np.asarray(sample_weights, np.float32)) if sample_weights is not None else None
     gate = MoEGate(emb.shape[1], feats.shape[1], len(outputs.names), k=k, hidden=hidden, noisy=noisy)
-    opt = torch.optim.Adam(gate.parameters(), lr=lr)
+    opt = adam(gate.parameters(), lr=lr)
     pool = np.arange(len(feats)) if train_idx is None else np.asarray(train_idx)
     history = []
     for epoch in range(epochs):
@@ -110,7 +111,7 @@ def fixed_weights(outputs: ExpertOutputs, kind: str, *, expert: int | str = 0, e
     if kind == "global":
         logits = torch.zeros(n_exp, requires_grad=True)
         p_t = torch.from_numpy(outputs.p_target.astype(np.float32))
-        opt = torch.optim.Adam([logits], lr=lr)
+        opt = adam([logits], lr=lr)
         for _ in range(epochs):  # full batch: E parameters
             loss = _nll(torch.softmax(logits, 0).expand(n, -1), p_t)
             opt.zero_grad()

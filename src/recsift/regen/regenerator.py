@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..train.optim import adam
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def pretrain(model: Regenerator, src: np.ndarray, tgt: np.ndarray, *, seed: int 
     """
     cfg = model.cfg
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9)
+    opt = adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)

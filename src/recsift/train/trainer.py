@@ -26,6 +26,7 @@ from .batching import AllPrefixBatcher, PrefixBatcher
 from .config import TrainConfig
 from .dynamics import DynamicsRecorder
 from .losses import get_loss, masked_log_softmax, weighted_mean
+from .optim import adam
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.rng = np.random.default_rng(config.seed)
         self.loss_name = config.loss or getattr(model, "default_loss", "ce")
         self._torch_gen = torch.Generator().manual_seed(config.seed)

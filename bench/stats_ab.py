@@ -1,7 +1,7 @@
 """A/B of a hot path: this checkout against another git revision.
 
-Cases: ``stats`` (the recorder's eager per-batch statistics, ``per_sample_stats`` on 2048 rows) and
-``step`` (one training step of ``--model``: forward on a batch of 256 sequences of 1–20 items, full
+Cases: ``stats`` (the recorder's eager per-batch statistics, ``per_sample_stats`` on 2048 rows),
+``regen`` (one pre-training step of DR4SR's regenerator) and ``step`` (one training step of ``--model``: forward on a batch of 256 sequences of 1–20 items, full
 softmax cross-entropy, backward, Adam as the revision's trainer builds it). This machine's throughput drifts by up to ±30% within
 minutes, so the two versions are timed in alternating fresh processes (``--rounds`` pairs) and
 compared by the median of each side. The other revision is checked out into a temporary git
@@ -10,6 +10,7 @@ or step_ab_<model>_<threads>t.{json,md} (step).
 
 Usage: python bench/stats_ab.py --ref 8d7d151 --rounds 5 --threads 1
        python bench/stats_ab.py --case step --model fmlp --ref HEAD~1 --items 12102
+       python bench/stats_ab.py --case regen --ref HEAD~1 --items 12102
 """
 from __future__ import annotations
 
@@ -81,7 +82,39 @@ for n_items in map(int, sys.argv[2].split(",")):
     out[n_items] = sorted(ts)[3] * 1e3
 print(json.dumps(out))
 """
-CASES = {"stats": STATS, "step": STEP}
+# one pre-training step of DR4SR's regenerator: 256 (sequence, pattern) pairs, sources of 6-11 tokens
+REGEN = """
+import json, sys, time, torch, numpy as np
+torch.set_num_threads(int(sys.argv[1]))
+from recsift.regen.regenerator import Regenerator, RegenConfig
+try:
+    from recsift.train.optim import adam
+except ImportError:
+    adam = torch.optim.Adam
+out = {}
+for n_items in map(int, sys.argv[2].split(",")):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    m = Regenerator(n_items, RegenConfig(epochs=1)).train()
+    opt = adam(m.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-9)
+    src = rng.integers(1, n_items + 1, (256, int(rng.integers(6, 12))))
+    src[:, 0], src[:, -1] = m.sos, m.eos
+    tgt = np.zeros((256, 6), np.int64)
+    tgt[:, 0], tgt[:, 1:4], tgt[:, 4] = m.sos, src[:, 1:4], m.eos
+    s, t = torch.from_numpy(src), torch.from_numpy(tgt)
+    def step():
+        loss, _ = m.loss(s, t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    step(); step()
+    ts = []
+    for _ in range(7):
+        tt = time.perf_counter(); step(); ts.append(time.perf_counter() - tt)
+    out[n_items] = sorted(ts)[3] * 1e3
+print(json.dumps(out))
+"""
+CASES = {"stats": STATS, "step": STEP, "regen": REGEN}
 
 
 def short_hash(rev: str) -> str | None:
@@ -129,13 +162,16 @@ def main() -> None:
         rows.append({"items": int(n), "baseline_ms": round(base, 2), "this_ms": round(new, 2),
                      "speedup": round(base / new, 2)})
     head = short_hash("HEAD")
-    what = ("Eager `per_sample_stats` on 2048 rows" if a.case == "stats" else
-            f"One {a.model} training step (batch 256, 1–20 items, full-softmax CE, backward, Adam)")
+    what = {"stats": "Eager `per_sample_stats` on 2048 rows",
+            "step": f"One {a.model} training step (batch 256, 1–20 items, full-softmax CE, backward, Adam)",
+            "regen": "One pre-training step of DR4SR's regenerator (256 pairs, sources of 6–11 tokens, "
+                     "restricted CE + memory entropy, backward, Adam)"}[a.case]
     md = [f"{what}, {a.threads} thread(s), median over {a.rounds} alternating process pairs (each the median "
           f"of 7 calls); baseline `{a.ref}`, this checkout `{head}`.", "",
           "| items | baseline ms/batch | this ms/batch | speed-up |", "|---|---|---|---|"]
     md += [f"| {r['items']:,} | {r['baseline_ms']} | {r['this_ms']} | {r['speedup']:.2f}x |" for r in rows]
-    name = f"stats_ab_{a.threads}t" if a.case == "stats" else f"step_ab_{a.model}_{a.threads}t"
+    name = {"stats": f"stats_ab_{a.threads}t", "step": f"step_ab_{a.model}_{a.threads}t",
+            "regen": f"step_ab_regenerator_{a.threads}t"}[a.case]
     write_result(name, {"ref": a.ref, "head": head, "threads": a.threads, "case": a.case, "model": a.model,
                         "rows": rows, "raw": sides}, "\n".join(md))
     print("\n".join(md))

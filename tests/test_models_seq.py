@@ -7,6 +7,8 @@ training layout relies on it).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -261,6 +263,18 @@ def test_fast_dropout_matches_dropout_semantics():
     with pytest.raises(ConfigError):
         layers.Dropout(1.5)
 
+
+
+def test_use_fast_dropout_swaps_torch_transformer_dropouts():
+    layer = torch.nn.TransformerEncoderLayer(16, 2, 32, 0.3, batch_first=True)
+    ref = copy.deepcopy(layer).eval()
+    layers.use_fast_dropout(layer)
+    drops = [m for m in layer.modules() if isinstance(m, (torch.nn.Dropout, layers.Dropout))]
+    assert len(drops) == 3 and all(type(m) is layers.Dropout and m.p == 0.3 for m in drops)
+    x = torch.randn(4, 5, 16)
+    torch.testing.assert_close(layer.eval()(x), ref(x))  # eval: no dropout either way
+    torch.manual_seed(0)
+    assert not torch.allclose(layer.train()(x), ref(x))  # training: masks applied
 
 @pytest.mark.parametrize("name", ["sasrec", "core"])
 def test_attention_training_path_equals_fused_path(name):

@@ -110,6 +110,17 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
+def use_fast_dropout(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.Dropout`` inside ``module`` (torch's own transformer layers included) by
+    :class:`Dropout`, in place; returns ``module``. Attention-weight dropout inside
+    ``nn.MultiheadAttention`` is a float, not a module, and stays torch's."""
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Dropout:
+                setattr(parent, name, Dropout(child.p))
+    return module
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor, p: float,
               training: bool) -> torch.Tensor:
     """Scaled dot-product attention over heads ``[B, h, L, d_h]``; ``allowed`` boolean (True = may attend).
@@ -239,4 +250,4 @@ def check_length(seq: torch.Tensor, max_len: int, model: str) -> None:
 
 
 __all__ = ["ACTIVATIONS", "Dropout", "FeedForward", "MultiHeadAttention", "TransformerEncoder",
-           "causal_padding_mask", "check_length", "dropout", "init_normal_"]
+           "causal_padding_mask", "check_length", "dropout", "init_normal_", "use_fast_dropout"]

@@ -1,12 +1,13 @@
 """A/B of a hot path: this checkout against another git revision.
 
 Cases: ``stats`` (the recorder's eager per-batch statistics, ``per_sample_stats`` on 2048 rows),
-``regen`` (one pre-training step of DR4SR's regenerator) and ``step`` (one training step of ``--model``: forward on a batch of 256 sequences of 1–20 items, full
-softmax cross-entropy, backward, Adam as the revision's trainer builds it). This machine's throughput drifts by up to ±30% within
+``step`` (one training step of ``--model``: forward on a batch of 256 sequences of 1–20 items, full
+softmax cross-entropy, backward, Adam as the revision's trainer builds it) and ``regen`` (one
+pre-training step of DR4SR's regenerator). This machine's throughput drifts by up to ±30% within
 minutes, so the two versions are timed in alternating fresh processes (``--rounds`` pairs) and
 compared by the median of each side. The other revision is checked out into a temporary git
-worktree and put first on PYTHONPATH. Writes bench/results/stats_ab_<threads>t.{json,md} (stats)
-or step_ab_<model>_<threads>t.{json,md} (step).
+worktree and put first on PYTHONPATH. Writes bench/results/stats_ab_<threads>t.{json,md} (stats),
+step_ab_<model>_<threads>t.{json,md} (step) or step_ab_regenerator_<threads>t.{json,md} (regen).
 
 Usage: python bench/stats_ab.py --ref 8d7d151 --rounds 5 --threads 1
        python bench/stats_ab.py --case step --model fmlp --ref HEAD~1 --items 12102

@@ -28,5 +28,8 @@ def adam(params: Iterable[torch.Tensor], **kwargs) -> torch.optim.Adam:
     """``torch.optim.Adam(params, **kwargs)``, fused when `fused_supported` (else torch's default)."""
     params = list(params)
     if params and "fused" not in kwargs and "foreach" not in kwargs and fused_supported(params):
-        kwargs["fused"] = True
+        try:
+            return torch.optim.Adam(params, fused=True, **kwargs)
+        except RuntimeError:  # a torch build without the fused kernel for this device: the default loop
+            pass
     return torch.optim.Adam(params, **kwargs)

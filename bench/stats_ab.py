@@ -28,38 +28,43 @@ from _common import write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# one process: median of 7 timed calls per item count, printed as JSON; argv: threads, items, model
-STATS = """
-import json, sys, time, torch
-torch.set_num_threads(int(sys.argv[1]))
-from recsift.train.dynamics import per_sample_stats
-from recsift.train.losses import masked_log_softmax
-out = {}
-for n_items in map(int, sys.argv[2].split(",")):
-    g = torch.Generator().manual_seed(0)
-    z = torch.randn(2048, n_items + 1, generator=g) * 3
-    lp = masked_log_softmax(z)
-    y = torch.randint(1, n_items + 1, (2048,), generator=g)
-    per_sample_stats(z, y, lp)
-    ts = []
-    for _ in range(7):
-        t = time.perf_counter(); per_sample_stats(z, y, lp); ts.append(time.perf_counter() - t)
-    out[n_items] = sorted(ts)[3] * 1e3
-print(json.dumps(out))
-"""
-
-STEP = """
-import json, sys, time, torch
+# Each case is one process: PRELUDE, the case's ``make(n_items)`` (returns the call to time), RUNNER
+# (two warm-up calls, then the median of 7 timed calls per item count, printed as JSON).
+# argv: threads, items, model.
+PRELUDE = """
+import json, sys, time, torch, numpy as np
 import torch.nn.functional as F
 torch.set_num_threads(int(sys.argv[1]))
-from recsift.models.registry import build_model
 try:  # the library's optimizer where the revision has one (fused Adam), else torch's default
     from recsift.train.optim import adam
 except ImportError:
     adam = torch.optim.Adam
+"""
+RUNNER = """
 out = {}
 for n_items in map(int, sys.argv[2].split(",")):
     torch.manual_seed(0)
+    call = make(n_items)
+    call(); call()
+    ts = []
+    for _ in range(7):
+        t = time.perf_counter(); call(); ts.append(time.perf_counter() - t)
+    out[n_items] = sorted(ts)[3] * 1e3
+print(json.dumps(out))
+"""
+STATS = """
+from recsift.train.dynamics import per_sample_stats
+from recsift.train.losses import masked_log_softmax
+def make(n_items):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2048, n_items + 1, generator=g) * 3
+    lp = masked_log_softmax(z)
+    y = torch.randint(1, n_items + 1, (2048,), generator=g)
+    return lambda: per_sample_stats(z, y, lp)
+"""
+STEP = """
+from recsift.models.registry import build_model
+def make(n_items):
     m = build_model(sys.argv[3], n_items=n_items, max_len=50).train()
     opt = adam(m.parameters(), lr=1e-3)
     lengths = torch.randint(1, 21, (256,))
@@ -76,25 +81,12 @@ for n_items in map(int, sys.argv[2].split(",")):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    step(); step()
-    ts = []
-    for _ in range(7):
-        t = time.perf_counter(); step(); ts.append(time.perf_counter() - t)
-    out[n_items] = sorted(ts)[3] * 1e3
-print(json.dumps(out))
+    return step
 """
 # one pre-training step of DR4SR's regenerator: 256 (sequence, pattern) pairs, sources of 6-11 tokens
 REGEN = """
-import json, sys, time, torch, numpy as np
-torch.set_num_threads(int(sys.argv[1]))
 from recsift.regen.regenerator import Regenerator, RegenConfig
-try:
-    from recsift.train.optim import adam
-except ImportError:
-    adam = torch.optim.Adam
-out = {}
-for n_items in map(int, sys.argv[2].split(",")):
-    torch.manual_seed(0)
+def make(n_items):
     rng = np.random.default_rng(0)
     m = Regenerator(n_items, RegenConfig(epochs=1)).train()
     opt = adam(m.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-9)
@@ -108,14 +100,9 @@ for n_items in map(int, sys.argv[2].split(",")):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    step(); step()
-    ts = []
-    for _ in range(7):
-        tt = time.perf_counter(); step(); ts.append(time.perf_counter() - tt)
-    out[n_items] = sorted(ts)[3] * 1e3
-print(json.dumps(out))
+    return step
 """
-CASES = {"stats": STATS, "step": STEP, "regen": REGEN}
+CASES = {name: PRELUDE + body + RUNNER for name, body in (("stats", STATS), ("step", STEP), ("regen", REGEN))}
 
 
 def short_hash(rev: str) -> str | None:

@@ -273,11 +273,11 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
         cells = " | ".join(f"{100 * r[m]:.2f} ± {100 * r[m + '_std']:.2f} | {100 * r[m + '_retained']:.1f} ± "
                            f"{100 * r[m + '_retained_se']:.1f}" for m in metrics)
         lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {r['n_seeds']} | {cells} |")
-    shares = [r for r in table if r.get("routing_share")]
+    # the routing belongs to the scorer, not to the retrained model: one entry per curator and budget
+    shares = {f"{r['curator']} {r['budget']:g} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items()): None
+              for r in table if r.get("routing_share")}
     if shares:
-        lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(
-            f"{r['curator']} {r['budget']:g} " + ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items())
-            for r in shares))
+        lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(shares))
     versus = versus_random(table, metrics[0])
     if versus:
         lines.append(f"\nAgainst Random, % of full-data {metrics[0]} retained, in points (difference / √(se² + se²), "

@@ -264,7 +264,6 @@ def test_fast_dropout_matches_dropout_semantics():
         layers.Dropout(1.5)
 
 
-
 def test_use_fast_dropout_swaps_torch_transformer_dropouts():
     layer = torch.nn.TransformerEncoderLayer(16, 2, 32, 0.3, batch_first=True)
     ref = copy.deepcopy(layer).eval()
@@ -275,6 +274,7 @@ def test_use_fast_dropout_swaps_torch_transformer_dropouts():
     torch.testing.assert_close(layer.eval()(x), ref(x))  # eval: no dropout either way
     torch.manual_seed(0)
     assert not torch.allclose(layer.train()(x), ref(x))  # training: masks applied
+
 
 @pytest.mark.parametrize("name", ["sasrec", "core"])
 def test_attention_training_path_equals_fused_path(name):

@@ -62,13 +62,14 @@ def ccs_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
                 score_params: dict[str, Any] | None = None) -> Selection:
     """Coverage-centric coreset selection (Zheng et al. 2023, ALGORITHMS §4): drop the ``beta`` hardest
     by ``cutoff`` (AUM), stratify by ``score``, allocate the budget smallest stratum first, sample."""
-    from ..selection import hard_cutoff, select_ccs
+    from ..selection import after_cutoff, select_ccs
 
     s = unit_scores(train_set, ctx, view, score, score_params)
     cut_s = oriented(unit_scores(train_set, ctx, view, cutoff), "low" if get_score(cutoff).hard == "high" else "high")
-    idx = select_ccs(oriented(s[pool], get_score(score).hard), m, cutoff_scores=cut_s[pool], beta=beta,
-                     n_strata=n_strata, rng=ctx.rng(1))
-    return Selection(pool[idx], s, score, pool[hard_cutoff(cut_s[pool], beta)])
+    s_pool = oriented(s[pool], get_score(score).hard)
+    left, dropped = after_cutoff(s_pool, m, cut_s[pool], beta)
+    idx = left[select_ccs(s_pool[left], m, n_strata=n_strata, rng=ctx.rng(1))]
+    return Selection(pool[idx], s, score, pool[dropped])
 
 
 def build_graph(ctx: CurationContext, view: UnitView, pool: np.ndarray, graph: str, k: int,

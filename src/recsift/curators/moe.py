@@ -127,7 +127,7 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
     CCS on the mixture score (stratified sampling over ``n_strata`` score strata). ``beta`` > 0
     first drops that fraction of the pool, hardest by the mixture score, before any selector (CCS's
     hard cutoff; D2's repository runs it before its graph sampling as the "mis-ratio")."""
-    from ..selection import after_cutoff, hard_cutoff, select_ccs, select_d2, select_top
+    from ..selection import after_cutoff, select_ccs, select_d2, select_top
     from .builtin import build_graph
 
     if ctx.split is None:
@@ -147,16 +147,16 @@ def moe_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationC
     s = unit_mean(res["scores"][score].astype(np.float64), view.unit_of, view.n_units)
     hard = MOE_SCORES[score]
     h = oriented(s[pool], hard)  # higher = harder; the cutoff drops the highest
+    left, dropped = after_cutoff(h, m, -h, beta)
+    rest = pool[left]
     if selector == "ccs":
-        kept = pool[select_ccs(h, m, cutoff_scores=-h, beta=beta, n_strata=n_strata, rng=ctx.rng(1))]
+        kept = rest[select_ccs(h[left], m, n_strata=n_strata, rng=ctx.rng(1))]
+    elif selector == "top":
+        kept = rest[select_top(oriented(s[rest], hard), m, keep="high")]
     else:
-        rest = pool[after_cutoff(h, m, -h, beta)]
-        if selector == "top":
-            kept = rest[select_top(oriented(s[rest], hard), m, keep="high")]
-        else:
-            g = build_graph(ctx, view, rest, "session", graph_k, max_candidates_per_item)
-            kept = rest[select_d2(rank_normalise(s[rest], hard), m, graph=g, gamma_r=gamma_r)]
-    cut = pool[hard_cutoff(-h, beta)] if beta else None
+        g = build_graph(ctx, view, rest, "session", graph_k, max_candidates_per_item)
+        kept = rest[select_d2(rank_normalise(s[rest], hard), m, graph=g, gamma_r=gamma_r)]
+    cut = pool[dropped] if beta else None
     share = res["fit"].routing_share()
     return Selection(kept, s, score, cut, info={"routing_share": {n: round(float(v), 4) for n, v in
                                                              zip(res["outputs"].names, share)}})

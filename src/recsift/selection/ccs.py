@@ -112,7 +112,7 @@ def select_ccs(
     s = as_scores(scores)
     n = s.size
     m = resolve_budget(budget, n)
-    pool = after_cutoff(s, m, cutoff_scores, beta)
+    pool, _ = after_cutoff(s, m, cutoff_scores, beta)
     strata = ccs_strata(s[pool], n_strata)
     budgets = ccs_budgets(np.bincount(strata, minlength=n_strata), m)
     order = np.argsort(strata, kind="stable")
@@ -130,9 +130,11 @@ def hard_cutoff(cutoff_scores: np.ndarray, beta: float) -> np.ndarray:
     return np.argsort(cutoff_scores, kind="stable")[: math.floor(beta * len(cutoff_scores) + 1e-9)]
 
 
-def after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None, beta: float) -> np.ndarray:
-    """Units left after dropping the ``⌊β·N⌋`` lowest cutoff scores (ascending ids); a
-    `ConfigError` for β outside [0, 1), a `BudgetError` when fewer than ``m`` are left."""
+def after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None,
+                 beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(left, dropped)``: the units left after dropping the ``⌊β·N⌋`` lowest cutoff scores
+    (ascending ids) and the dropped ones (lowest first); a `ConfigError` for β outside [0, 1), a
+    `BudgetError` when fewer than ``m`` are left."""
     n = s.size
     if not 0.0 <= beta < 1.0:
         raise ConfigError(f"beta={beta} must be in [0, 1): the fraction of all units dropped as too hard")
@@ -149,7 +151,7 @@ def after_cutoff(s: np.ndarray, m: int, cutoff_scores: np.ndarray | None, beta: 
     dropped = hard_cutoff(key, beta)
     keep = np.ones(n, dtype=bool)
     keep[dropped] = False
-    return np.flatnonzero(keep)
+    return np.flatnonzero(keep), dropped
 
 
 def _sample(pool: np.ndarray, b: int, rng: np.random.Generator, sampler: Sampler | None) -> np.ndarray:

@@ -74,3 +74,18 @@ def test_cli_train_rejects_bad_config(capsys, fixtures):
         main(["train", "-d", str(fixtures / "seqlines" / "seq.txt"), "-m", "bpr", "--lr", "-1"])
     assert e.value.code == 2
     assert "lr" in capsys.readouterr().err
+
+
+def test_cli_train_checkpoint_is_removed_after_the_run_and_a_bad_one_is_refused(tmp_path, capsys, fixtures):
+    data = str(fixtures / "seqlines" / "seq.txt")
+    ckpt = tmp_path / "bpr.ckpt"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "-d", data, "-m", "bpr", "--epochs", "2", "--checkpoint", str(ckpt), "--json"])
+    assert e.value.code == 0 and not ckpt.exists()
+    capsys.readouterr()
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit) as e:
+        main(["train", "-d", data, "-m", "bpr", "--epochs", "2", "--checkpoint", str(ckpt)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert str(ckpt) in err and "delete it" in err and "Traceback" not in err

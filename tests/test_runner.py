@@ -144,6 +144,7 @@ def test_killed_run_resumes_to_the_same_table(reference, tiny_csv, tmp_path):
     assert res.n_ran == len(pending)
     _same(res.table, reference["table"])
     assert all(is_done(s.folder) and not list(Path(s.folder).glob(".*.tmp")) for s in plan.steps)
+    assert not list(runs.glob(".checkpoints/*"))  # per-epoch retrain checkpoints are gone once a step is done
     with np.load(victim / "per_user.npz") as z:
         assert len(z["users"]) == 300
     pool_pids = {read_marker(s.folder)["pid"] for s in pending}

@@ -306,3 +306,68 @@ def test_adam_is_fused_on_cpu_and_matches_the_default_update():
 def test_trainer_builds_fused_adam():
     trainer = SequenceTrainer(nn.Linear(2, 2), TrainConfig(epochs=1))
     assert trainer.optimizer.defaults["fused"] is True
+
+
+class TinyDropGRU(TinyGRU):
+    """TinyGRU with dropout, so that training draws from torch's global generator."""
+
+    def __init__(self, n_items: int, max_len: int = 50, embedding_size: int = 16) -> None:
+        super().__init__(n_items, max_len, embedding_size)
+        self.drop = nn.Dropout(0.3)
+
+    def forward_all(self, seq, lengths):
+        return self.gru(self.drop(self.item_embedding(seq)))[0]
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("loss", ["ce", "bce"])
+def test_an_interrupted_fit_resumes_from_its_checkpoint_to_the_same_result(tmp_path, monkeypatch, loss):
+    from recsift.errors import ConfigError
+
+    store = _store(seed=3, n_users=60, n_items=30)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store))
+    ts = TrainingSet(ts.data, weights=np.linspace(0.5, 1.5, len(ts)))  # weights are part of the run
+    valid = EvalCases.from_lists(np.arange(4), [[1, 2], [3, 4], [5, 6], [7, 8]], [[3], [5], [7], [9]], 30)
+    cfg = TrainConfig(epochs=6, batch_size=64, lr=0.01, patience=3, valid_metric="mrr@5", metrics=("mrr@5",),
+                      loss=loss, layout="prefix", seed=1)
+
+    def run(ckpt=None, stop_at=None):
+        torch.manual_seed(0)
+        tr = SequenceTrainer(TinyDropGRU(30), cfg)
+        rec = DynamicsRecorder(len(ts), top_k=5)
+        if stop_at is not None:
+            real = tr._train_epoch
+
+            def epoch(e, r):
+                if e == stop_at:
+                    raise _Interrupt
+                return real(e, r)
+            monkeypatch.setattr(tr, "_train_epoch", epoch)
+        hist = tr.fit(ts, valid, mask_history=False, recorder=rec, checkpoint=ckpt)
+        return tr.model.state_dict(), hist, rec
+
+    ref_state, ref_hist, ref_rec = run()
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(_Interrupt):
+        run(ckpt, stop_at=3)
+    assert ckpt.exists()  # epochs 0-2 are in it
+    state, hist, rec = run(ckpt)
+    assert not ckpt.exists()  # removed once the run is finished
+    assert [e["train_loss"] for e in hist.epochs] == [e["train_loss"] for e in ref_hist.epochs]
+    assert [e["valid"] for e in hist.epochs] == [e["valid"] for e in ref_hist.epochs]
+    assert (hist.best_epoch, hist.best_valid) == (ref_hist.best_epoch, ref_hist.best_valid)
+    for k in ref_state:
+        assert torch.equal(state[k], ref_state[k]), k
+    for k in ref_rec.state:
+        np.testing.assert_array_equal(rec.state[k], ref_rec.state[k], err_msg=k)
+    assert rec.epochs_seen == ref_rec.epochs_seen
+
+    # a checkpoint of another run is refused, not resumed
+    with pytest.raises(_Interrupt):
+        run(ckpt, stop_at=2)
+    cfg = cfg.model_copy(update={"lr": 0.02})
+    with pytest.raises(ConfigError, match="another run"):
+        run(ckpt)

@@ -212,6 +212,7 @@ def train(
     mask_history: Annotated[Optional[bool], typer.Option("--mask-history/--no-mask-history", help="Mask input items at evaluation (default: the protocol's).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Model hyper-parameter key=value (repeatable).")] = None,
     train_set: Annotated[Optional[Path], typer.Option("--train-set", help="A folder written by `recsift curate`: train on its kept samples.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Save the run's state to this file after every epoch; the same command run again after an interruption continues from it (removed when training ends).")] = None,
     data_dir: DataDir = None,
     file_opts: dict = None,  # type: ignore[assignment]  # from @file_options
     progress: Annotated[bool, typer.Option(help="Log each epoch.")] = False,
@@ -235,7 +236,7 @@ def train(
         from .curators import load_curated
 
         curated, cmeta = load_curated(train_set, sd)
-    res = train_model(sd, model, cfg, model_params=params, train_set=curated)
+    res = train_model(sd, model, cfg, model_params=params, train_set=curated, checkpoint=checkpoint)
     summary = {"dataset": sd.name, "protocol": sd.protocol, **res.to_dict()}
     if curated is not None:
         summary["train_set"] = {"folder": str(train_set), "method": cmeta.get("method"), "budget": cmeta.get("budget"),

@@ -328,7 +328,10 @@ def _retrain(step: Step, mem: PeakMemory) -> dict[str, Any]:
         n_samples, curation_seconds = cur["n_samples"], cur["curation_seconds"]
         fraction = cur.get("fraction_kept", len(train_set) / n_samples)
     cfg = train_api.TrainConfig(**inp["train"])
-    res = train_api.train_model(split, inp["model"], cfg, train_set=train_set, model_params=dict(inp["params"]))
+    # outside the step folder, which `claim` empties when it takes over an interrupted step
+    ckpt = Path(step.runs_dir) / ".checkpoints" / f"{Path(step.folder).name}.pt"
+    res = train_api.train_model(split, inp["model"], cfg, train_set=train_set, model_params=dict(inp["params"]),
+                                checkpoint=ckpt)
     save_npz(Path(step.folder) / "per_user.npz", users=res.test_users, **res.test_per_case)
     result = {"dataset": split.name, "protocol": split.protocol, "model": inp["model"], "params": inp["params"],
               "metrics": res.test, "valid": res.valid, "kept_samples": len(train_set), "n_samples": n_samples,

@@ -1,6 +1,8 @@
 """`train_model`: build a registered model, train it on a split, evaluate it on the test cases."""
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,11 +63,14 @@ def trainer_for(model: torch.nn.Module, config: TrainConfig) -> Trainer:
 
 def train_model(split: SplitData, model: str, config: TrainConfig | None = None, *,
                 train_set: TrainingSet | None = None, model_params: dict[str, Any] | None = None,
-                recorder: DynamicsRecorder | None = None, evaluate_test: bool = True) -> TrainResult:
+                recorder: DynamicsRecorder | None = None, evaluate_test: bool = True,
+                checkpoint: str | os.PathLike[str] | None = None) -> TrainResult:
     """Train registered model ``model`` on ``train_set`` (default: the split's full training set).
 
     Early stopping uses the split's validation cases; test metrics come from the best epoch.
     Valid and test cases are the split's own: a curated ``train_set`` never changes them.
+    ``checkpoint``: a file where the run's state is saved after every epoch, so that an interrupted
+    run started again with the same arguments continues where it stopped (`Trainer.fit`).
 
     Example
     -------
@@ -92,7 +97,7 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
     net = build_model(model, **dims, **params)
     trainer = trainer_for(net, config)
     mask = split.mask_history if config.mask_history is None else config.mask_history
-    hist: FitHistory = trainer.fit(train_set, split.valid, mask_history=mask, recorder=recorder)
+    hist: FitHistory = trainer.fit(train_set, split.valid, mask_history=mask, recorder=recorder, checkpoint=checkpoint)
     best = hist.epochs[hist.best_epoch].get("valid", {}) if hist.epochs else {}
     test, per_case, users = {}, {}, np.zeros(0, np.int64)
     if evaluate_test:

@@ -72,3 +72,12 @@ def emit_json(obj: Any, out: str | None) -> None:
         tmp.write_text(text)
         tmp.replace(p)
     print(text)
+
+
+def checkpoint_path(cache_dir: str | None, *parts: Any) -> Path | None:
+    """Where a bench's retrain keeps its per-epoch checkpoint (``<cache_dir>/checkpoints/``), so that
+    the same command run again after an interruption continues the retrain; None without a cache dir."""
+    if not cache_dir:
+        return None
+    name = "-".join(str(p) for p in parts).replace("/", "_")
+    return Path(cache_dir) / "checkpoints" / f"{name}.pt"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import write_result  # noqa: E402
+from _common import checkpoint_path, write_result  # noqa: E402
 
 PAPER = {  # Beauty / Toys R@10, N@10 (DR4SR paper, Table 2): original, +DR4SR, +DR4SR+
     ("beauty", "sasrec"): ((.0553, .0291), (.0595, .0317), (.0619, .0337)),
@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--tag", default="", help="suffix of the result files (dr4sr_<dataset><tag>.md)")
     ap.add_argument("--cache-dir", default=None,
-                    help="save the regenerated set here and read it back in later runs (same data, seed, settings)")
+                    help="save the regenerated set and DR4SR+'s weights here and read them back in later runs (same "
+                         "data, seed, settings); target trainings keep per-epoch checkpoints in <dir>/checkpoints, "
+                         "so the same command run again after an interruption continues them")
     ap.add_argument("--inference-only", action="store_true", help="only time mining, pre-training and inference")
     args = ap.parse_args(argv)
     import logging
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
                              "mean_weight": prep.extra["mean_weight"],
                              "weight_histogram": prep.extra["weight_histogram"]}
                 la = load_avg()
-                res = train_model(split, model, cfg, train_set=ts)
+                ckpt = checkpoint_path(args.cache_dir, f"dr4sr_{args.dataset}{args.tag}", seed, model, var)
+                res = train_model(split, model, cfg, train_set=ts, checkpoint=ckpt)
                 epochs_run = len(res.history)
                 rows.append({"seed": seed, "model": model, "variant": var, "n_train": len(ts),
                              "test": res.test, "best_epoch": res.best_epoch, "epochs_run": epochs_run,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS, write_markdown, write_result  # noqa: E402
+from _common import RESULTS, checkpoint_path, write_markdown, write_result  # noqa: E402
 
 SESSION_UNIT = {"unit": "user", "budget_in": "targets"}
 CURATORS = {  # name -> (method, params[, CurationContext overrides])
@@ -73,7 +73,9 @@ def main() -> None:
     ap.add_argument("--render", action="store_true", help="only rewrite the .md of an earlier run from its .json")
     ap.add_argument("--cache-dir", default=None,
                     help="folder for probe outputs and MoE experts (keyed by data, seed and settings): a later run "
-                         "reuses them instead of training again (its curation seconds then exclude that training)")
+                         "reuses them instead of training again (its curation seconds then exclude that training); "
+                         "retrains keep per-epoch checkpoints in <dir>/checkpoints, so the same command run again "
+                         "after an interruption continues an unfinished retrain")
     a = ap.parse_args()
     if a.render:
         return write(previous_rows(a), tuple(a.metrics.split(",")), a)
@@ -119,7 +121,8 @@ def main() -> None:
             for (cname, b), (ts, cur_s) in sets.items():
                 if (seed, model, cname, b) in done:
                     continue
-                res = train_model(split, model, cfg, train_set=ts)
+                ckpt = checkpoint_path(a.cache_dir, f"pruning_table_{a.dataset}{a.suffix}", seed, model, cname, f"{b:g}")
+                res = train_model(split, model, cfg, train_set=ts, checkpoint=ckpt)
                 rows.append({"seed": seed, "model": model, "curator": cname, "budget": b, "kept": len(ts),
                              "fraction": len(ts) / len(full), "curation_s": round(cur_s, 1),
                              "epochs": len(res.history), "s_per_epoch": round(res.train_seconds_per_epoch, 2),

@@ -261,6 +261,31 @@ def test_dr4sr_regenerated_set_cached_on_disk(small_split, tmp_path, monkeypatch
     assert calls and len(list(tmp_path.glob("regen-*/info.json"))) == 2
 
 
+def test_dr4sr_plus_weights_cached_on_disk(small_split, tmp_path, monkeypatch):
+    """With ``cache_dir`` DR4SR+'s weights are saved next to the regenerated set and read back by a
+    fresh context without bi-level training; another target model trains its own."""
+    import recsift.regen.curator as rc
+
+    from recsift.curators.base import cached_cost_seconds
+
+    ts = small_split.training_set()
+    plus = dict(target="sasrec", bilevel_epochs=2, warmup_epochs=1, interval=3, **REGEN)
+    ctx1 = CurationContext(split=small_split, seed=0, max_len=20, cache_dir=tmp_path)
+    first, rep1 = curate(ts, "dr4sr_plus", None, ctx1, **plus)
+    assert not rep1.extra["weights_cached"] and len(list(tmp_path.glob("regen-*/plus-*/info.json"))) == 1
+    calls, real = [], rc.train_bilevel
+    monkeypatch.setattr(rc, "train_bilevel", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ctx2 = CurationContext(split=small_split, seed=0, max_len=20, cache_dir=tmp_path)
+    again, rep2 = curate(ts, "dr4sr_plus", None, ctx2, **plus)
+    assert not calls and rep2.extra["weights_cached"] and rep2.extra["cached"]
+    np.testing.assert_array_equal(again.weights, first.weights)
+    assert rep2.extra["bilevel_history"] == rep1.extra["bilevel_history"]
+    # regeneration + personalizer seconds are kept: the runner adds them to the row's curation cost
+    assert cached_cost_seconds(ctx2) == pytest.approx(rep1.extra["seconds"] + rep1.extra["bilevel_seconds"])
+    curate(ts, "dr4sr_plus", None, ctx2, **{**plus, "target": "gru4rec"})
+    assert calls and len(list(tmp_path.glob("regen-*/plus-*/info.json"))) == 2
+
+
 def test_dr4sr_plus_weights_and_save_load_roundtrip(small_split, tmp_path):
     ts = small_split.training_set()
     ctx = CurationContext(split=small_split, seed=0, max_len=20)

@@ -19,7 +19,9 @@ dataset" ablation; ``diversity=False`` the "without diversity promoter" one.
 
 Neither takes a budget. The regenerated data is cached in ``ctx`` (per training set, seed and
 regeneration parameters), so ``dr4sr_plus`` for several target models regenerates once; with
-``ctx.cache_dir`` set it is also saved there (``regen-<hash>/``), so later runs read it back.
+``ctx.cache_dir`` set it is also saved there (``regen-<hash>/``), so later runs read it back,
+and so are DR4SR+'s learnt weights (``regen-<hash>/plus-<hash>/``, per target model and
+personalizer settings).
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ class Regenerated:
     train_set: TrainingSet
     segment: np.ndarray  # int8 per sequence of the new store (index into SEGMENTS)
     info: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None  # its cache folder under ``ctx.cache_dir`` (None without one)
 
     @property
     def sample_segment(self) -> np.ndarray:
@@ -110,6 +113,7 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     folder = _cache_folder(ctx, key, items, n_items, decode_batch)
     if folder is not None and (folder / "info.json").is_file():
         res = _load(folder, train_set)
+        res.folder = folder
         # read back, not produced: the runner adds these seconds so a row shows the cost from scratch
         ctx._memo[cost_key] = {"seconds": float(res.info.get("seconds", 0.0)), "cached": True}
         ctx._memo[key] = res
@@ -155,6 +159,7 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     if folder is not None:
         save_npz(folder / "sequences.npz", indptr=ind, items=its, segment=seg)
         write_json(folder / "info.json", {"key": key, "n_items": n_items, "info": res.info})  # last: marks it complete
+        res.folder = folder
     ctx._memo[key] = res
     return res
 
@@ -247,20 +252,42 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
 
     _no_budget("dr4sr_plus", budget)
     res = regenerate_dataset(train_set, ctx, **_regen_args(locals()))
+    fixed = res.sample_segment == 1
+    plus_args = dict(target=target, bilevel_epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval,
+                     end_to_end=end_to_end, max_len=ctx.max_len)
+    folder = None
+    if res.folder is not None:
+        folder = res.folder / f"plus-{hashlib.sha256(repr(sorted(plus_args.items())).encode()).hexdigest()[:12]}"
+    cost_key = f"{COST_PREFIX}plus|{res.folder}|{sorted(plus_args.items())}"
+    if folder is not None and (folder / "info.json").is_file():
+        with np.load(folder / "weights.npz") as z:
+            w = z["weights"]
+        info = json.loads((folder / "info.json").read_text())["info"]
+        log.info("dr4sr+: sample weights for %s read back from %s", target, folder)
+        ctx._memo[cost_key] = {"seconds": float(info["bilevel_seconds"]), "cached": True}
+        return _weighted(res, w, {**info, "weights_cached": True})
     bcfg = BilevelConfig(epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval, end_to_end=end_to_end,
                          train=TrainConfig(batch_size=256, lr=1e-3, loss="bce", n_negatives=1, patience=None,
                                            seed=ctx.seed, max_len=ctx.max_len))
     torch.manual_seed(ctx.seed)
     net = build_model(target, n_items=res.train_set.data.store.n_items, max_len=ctx.max_len)
-    fixed = res.sample_segment == 1
     t0 = time.perf_counter()
     fit = train_bilevel(net, res.train_set, train_set, fixed, bcfg)
     w = sample_weights(fit, res.train_set, fixed, bcfg)
-    info = {**_public(res.info), "bilevel_seconds": time.perf_counter() - t0, "target": target,
-            "bilevel_history": fit.history, "mean_weight": float(w[~fixed].mean()) if (~fixed).any() else 1.0,
+    info = {"bilevel_seconds": time.perf_counter() - t0, "target": target, "bilevel_history": fit.history,
+            "mean_weight": float(w[~fixed].mean()) if (~fixed).any() else 1.0,
             "weight_histogram": weight_histogram(w[~fixed])}
+    ctx._memo[cost_key] = {"seconds": info["bilevel_seconds"], "cached": False}
+    if folder is not None:
+        save_npz(folder / "weights.npz", weights=w)
+        write_json(folder / "info.json", {"args": plus_args, "info": info})  # last: marks it complete
+    return _weighted(res, w, {**info, "weights_cached": False})
+
+
+def _weighted(res: Regenerated, w: np.ndarray, info: dict[str, Any]) -> Transformed:
+    """The regenerated set with DR4SR+'s weights ``w``; report extras = regeneration + personalizer info."""
     out = TrainingSet(res.train_set.data, w, res.train_set.provenance)
-    return Transformed(out, kept=None, scores=None, extra=info)
+    return Transformed(out, kept=None, scores=None, extra={**_public(res.info), **info})
 
 
 __all__ = ["Regenerated", "SEGMENTS", "dr4sr", "dr4sr_plus", "regenerate_dataset"]

@@ -82,13 +82,16 @@ def curate(ds: SplitData | TrainingSet, method: str, budget: float | int | str |
 
 
 def train(ds: SplitData, model: str, *, train_set: TrainingSet | None = None, model_params: dict[str, Any] | None = None,
-          **config: Any) -> TrainResult:
+          checkpoint: str | os.PathLike[str] | None = None, **config: Any) -> TrainResult:
     """Train registered ``model`` (``recsift models``) on ``train_set`` (default: all of ``ds``'s
     training data), early-stopped on ``ds``'s validation cases, tested on its test cases.
-    ``config`` sets `TrainConfig` fields (``epochs``, ``lr``, ``batch_size``, ``seed``, ...)."""
+    ``config`` sets `TrainConfig` fields (``epochs``, ``lr``, ``batch_size``, ``seed``, ...).
+    ``checkpoint``: a file that makes the run resumable — saved after every epoch, continued by
+    the same call after an interruption, removed at the end."""
     from .train import train_model
 
-    return train_model(ds, model, TrainConfig(**config), train_set=train_set, model_params=model_params)
+    return train_model(ds, model, TrainConfig(**config), train_set=train_set, model_params=model_params,
+                       checkpoint=checkpoint)
 
 
 def report(runs_dir: PathLike, out: PathLike | None = None) -> Path:

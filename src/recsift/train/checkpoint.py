@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,50 @@ from ..data import TrainingSet
 from ..errors import ConfigError
 from ..utils.io import write_atomic
 
+log = logging.getLogger(__name__)
+
 #: config fields that do not change what is trained (a run may resume with other values)
 _NEUTRAL = ("progress", "eval_batch_size")
+
+
+class RunCheckpoint:
+    """The checkpoint file of one `Trainer.fit` run: ``save`` after each epoch, ``restore`` on start."""
+
+    def __init__(self, path: str | os.PathLike[str], trainer: Any, train: TrainingSet) -> None:
+        self.path, self.trainer = Path(path), trainer
+        self.key = fingerprint(trainer.config, trainer.model, train)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def save(self, history: dict[str, Any], best_state: dict | None, since_best: int, recorder: Any) -> None:
+        """``history``: the `FitHistory` as a dict; ``recorder``: the `DynamicsRecorder` or None."""
+        t = self.trainer
+        rec = None if recorder is None else {"state": recorder.state, "epochs_seen": recorder.epochs_seen,
+                                             "fused": recorder.fused}
+        save_checkpoint(self.path, plain({
+            "fingerprint": self.key, "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
+            "best_state": best_state, "since_best": since_best, "history": history,
+            "rng": rng_states(t.rng, t._torch_gen), "recorder": rec}))
+
+    def restore(self, recorder: Any) -> tuple[dict[str, Any], dict | None, int]:
+        """Load the run's state into the trainer (and ``recorder``); returns ``(history, best_state, since_best)``."""
+        t = self.trainer
+        st = load_checkpoint(self.path, self.key)
+        if (st["recorder"] is None) != (recorder is None):
+            raise ConfigError(f"checkpoint {self.path} was written {'without' if recorder is not None else 'with'} "
+                              "a dynamics recorder; resume it the same way, or delete it to start again")
+        t.model.load_state_dict(st["model"])
+        t.optimizer.load_state_dict(st["optimizer"])
+        set_rng_states(st["rng"], t.rng, t._torch_gen)
+        if recorder is not None:
+            recorder.state = {k: v.numpy().copy() for k, v in st["recorder"]["state"].items()}
+            recorder.epochs_seen, recorder.fused = st["recorder"]["epochs_seen"], st["recorder"]["fused"]
+        log.info("resumed from %s after epoch %d", self.path, len(st["history"]["epochs"]) - 1)
+        return st["history"], st["best_state"], st["since_best"]
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _arrays(train: TrainingSet) -> list[np.ndarray]:

@@ -16,7 +16,6 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from ..data import EvalCases, TrainingSet
 from ..evaluate import EvalResult, evaluate
 from ..utils.runtime import configure_threads, peak_rss_mb
 from .batching import AllPrefixBatcher, PrefixBatcher
+from .checkpoint import RunCheckpoint
 from .config import TrainConfig
 from .dynamics import DynamicsRecorder
 from .losses import get_loss, masked_log_softmax, weighted_mean
@@ -117,9 +117,10 @@ class Trainer:
         hist = FitHistory()
         best_state = None
         since_best = 0
-        ckpt = _Checkpoint(checkpoint, self, train) if checkpoint is not None else None
+        ckpt = RunCheckpoint(checkpoint, self, train) if checkpoint is not None else None
         if ckpt is not None and ckpt.exists():
-            hist, best_state, since_best = ckpt.restore(recorder)
+            saved, best_state, since_best = ckpt.restore(recorder)
+            hist = FitHistory(**saved)
         metrics = tuple(dict.fromkeys((*cfg.metrics, cfg.valid_metric)))
         for epoch in range(len(hist.epochs), cfg.epochs):
             if hist.stopped_early:
@@ -148,7 +149,7 @@ class Trainer:
             if cfg.patience is not None and since_best >= cfg.patience:
                 hist.stopped_early = True
             if ckpt is not None:
-                ckpt.save(hist, best_state, since_best, recorder)
+                ckpt.save(dataclasses.asdict(hist), best_state, since_best, recorder)
         if best_state is not None:
             self.model.load_state_dict(best_state)
         else:
@@ -156,53 +157,6 @@ class Trainer:
         if ckpt is not None:
             ckpt.remove()
         return hist
-
-
-class _Checkpoint:
-    """One `Trainer.fit` run's checkpoint file (format and checks in `recsift.train.checkpoint`)."""
-
-    def __init__(self, path: str | os.PathLike[str], trainer: Trainer, train: TrainingSet) -> None:
-        from .checkpoint import fingerprint
-
-        self.path, self.trainer = Path(path), trainer
-        self.key = fingerprint(trainer.config, trainer.model, train)
-
-    def exists(self) -> bool:
-        return self.path.exists()
-
-    def save(self, hist: FitHistory, best_state: dict | None, since_best: int,
-             recorder: DynamicsRecorder | None) -> None:
-        from .checkpoint import plain, rng_states, save_checkpoint
-
-        t = self.trainer
-        rec = None if recorder is None else {"state": recorder.state, "epochs_seen": recorder.epochs_seen,
-                                             "fused": recorder.fused}
-        save_checkpoint(self.path, plain({
-            "fingerprint": self.key, "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
-            "best_state": best_state, "since_best": since_best, "history": dataclasses.asdict(hist),
-            "rng": rng_states(t.rng, t._torch_gen), "recorder": rec}))
-
-    def restore(self, recorder: DynamicsRecorder | None) -> tuple[FitHistory, dict | None, int]:
-        from ..errors import ConfigError
-        from .checkpoint import load_checkpoint, set_rng_states
-
-        t = self.trainer
-        st = load_checkpoint(self.path, self.key)
-        if (st["recorder"] is None) != (recorder is None):
-            raise ConfigError(f"checkpoint {self.path} was written {'without' if recorder is not None else 'with'} "
-                              "a dynamics recorder; resume it the same way, or delete it to start again")
-        t.model.load_state_dict(st["model"])
-        t.optimizer.load_state_dict(st["optimizer"])
-        set_rng_states(st["rng"], t.rng, t._torch_gen)
-        if recorder is not None:
-            recorder.state = {k: v.numpy().copy() for k, v in st["recorder"]["state"].items()}
-            recorder.epochs_seen, recorder.fused = st["recorder"]["epochs_seen"], st["recorder"]["fused"]
-        hist = FitHistory(**st["history"])
-        log.info("resumed from %s after epoch %d", self.path, len(hist.epochs) - 1)
-        return hist, st["best_state"], st["since_best"]
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 class SequenceTrainer(Trainer):

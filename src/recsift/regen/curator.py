@@ -252,7 +252,6 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
 
     _no_budget("dr4sr_plus", budget)
     res = regenerate_dataset(train_set, ctx, **_regen_args(locals()))
-    fixed = res.sample_segment == 1
     plus_args = dict(target=target, bilevel_epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval,
                      end_to_end=end_to_end, max_len=ctx.max_len)
     folder = None
@@ -271,6 +270,7 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
                                            seed=ctx.seed, max_len=ctx.max_len))
     torch.manual_seed(ctx.seed)
     net = build_model(target, n_items=res.train_set.data.store.n_items, max_len=ctx.max_len)
+    fixed = res.sample_segment == 1
     t0 = time.perf_counter()
     fit = train_bilevel(net, res.train_set, train_set, fixed, bcfg)
     w = sample_weights(fit, res.train_set, fixed, bcfg)

@@ -261,6 +261,38 @@ def test_dr4sr_regenerated_set_cached_on_disk(small_split, tmp_path, monkeypatch
     assert calls and len(list(tmp_path.glob("regen-*/info.json"))) == 2
 
 
+def test_pretrained_regenerator_reused_across_gamma_and_copies(small_split, tmp_path, monkeypatch):
+    """Regenerations that differ only in inference (gamma) or assembly (copies of the original
+    data) read the pre-trained regenerator back instead of pre-training again, and give the same
+    set as a regeneration that pre-trained from scratch; its seconds count in the from-scratch cost."""
+    import recsift.regen.curator as rc
+
+    from recsift.curators.base import cached_cost_seconds
+
+    ts = small_split.training_set()
+    calls, real = [], rc.pretrain
+    monkeypatch.setattr(rc, "pretrain", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ctx = CurationContext(split=small_split, seed=0, max_len=20, cache_dir=tmp_path)
+    _, rep1 = curate(ts, "dr4sr", None, ctx, **REGEN)
+    assert len(calls) == 1 and not rep1.extra["pretrain_cached"]
+    ctx2 = CurationContext(split=small_split, seed=0, max_len=20, cache_dir=tmp_path)
+    hot, rep2 = curate(ts, "dr4sr", None, ctx2, **{**REGEN, "gamma": 0.9, "original_copies": 2})
+    assert len(calls) == 1 and rep2.extra["pretrain_cached"] and not rep2.extra.get("cached")
+    assert rep2.extra["pretrain_seconds"] == rep1.extra["pretrain_seconds"]
+    assert cached_cost_seconds(ctx2) == pytest.approx(rep1.extra["pretrain_seconds"])
+    assert rep2.extra["seconds"] >= rep1.extra["pretrain_seconds"]
+    assert len(list(tmp_path.glob("regenerator-*/weights.npz"))) == 1
+    # the same settings without a cache pre-train from scratch: same regenerated sequences
+    cold, _ = curate(ts, "dr4sr", None, CurationContext(split=small_split, seed=0, max_len=20),
+                     **{**REGEN, "gamma": 0.9, "original_copies": 2})
+    assert len(calls) == 2
+    np.testing.assert_array_equal(hot.data.store.items, cold.data.store.items)
+    np.testing.assert_array_equal(hot.data.store.indptr, cold.data.store.indptr)
+    # another pre-training setting trains its own regenerator
+    curate(ts, "dr4sr", None, ctx2, **{**REGEN, "k_memories": 3})
+    assert len(calls) == 3 and len(list(tmp_path.glob("regenerator-*/weights.npz"))) == 2
+
+
 def test_dr4sr_plus_weights_cached_on_disk(small_split, tmp_path, monkeypatch):
     """With ``cache_dir`` DR4SR+'s weights are saved next to the regenerated set and read back by a
     fresh context without bi-level training; another target model trains its own."""

@@ -21,7 +21,8 @@ Neither takes a budget. The regenerated data is cached in ``ctx`` (per training 
 regeneration parameters), so ``dr4sr_plus`` for several target models regenerates once; with
 ``ctx.cache_dir`` set it is also saved there (``regen-<hash>/``), so later runs read it back,
 and so are DR4SR+'s learnt weights (``regen-<hash>/plus-<hash>/``, per target model and
-personalizer settings).
+personalizer settings) and the pre-trained regenerator (``regenerator-<hash>/``, reused by
+regenerations that differ only in gamma, decoding or how the set is assembled).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from ..errors import ConfigError
 from ..train import TrainConfig
 from ..utils.io import save_npz, write_json
 from .inference import regenerate, unique_sequences
-from .patterns import mine_patterns
+from .patterns import MinedPatterns, mine_patterns
 from .personalizer import BilevelConfig, sample_weights, train_bilevel
 from .regenerator import RegenConfig, Regenerator, embedding_from, pretrain, source_tokens, target_tokens
 
@@ -113,12 +114,29 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     folder = _cache_folder(ctx, key, items, n_items, decode_batch)
     if folder is not None and (folder / "info.json").is_file():
         res = _load(folder, train_set)
-        res.folder = folder
         # read back, not produced: the runner adds these seconds so a row shows the cost from scratch
         ctx._memo[cost_key] = {"seconds": float(res.info.get("seconds", 0.0)), "cached": True}
-        ctx._memo[key] = res
-        return res
-    t_start = time.perf_counter()
+    else:
+        t_start = time.perf_counter()
+        res = _produce(train_set, ctx, indptr, items, n_items, decode_batch, **args)
+        wall = time.perf_counter() - t_start
+        ctx._memo[cost_key] = {"seconds": wall, "cached": False}
+        # from scratch: a pre-trained regenerator read back from the cache adds its training time
+        res.info["seconds"] = round(wall + (res.info["pretrain_seconds"] if res.info.get("pretrain_cached") else 0), 2)
+        if folder is not None:
+            store = res.train_set.data.store
+            save_npz(folder / "sequences.npz", indptr=store.indptr, items=store.items, segment=res.segment)
+            write_json(folder / "info.json", {"key": key, "n_items": n_items, "info": res.info})  # last: marks it complete
+    res.folder = folder
+    ctx._memo[key] = res
+    return res
+
+
+def _produce(train_set: TrainingSet, ctx: CurationContext, indptr: np.ndarray, items: np.ndarray, n_items: int,
+             decode_batch: int, *, window: int, min_support: int, max_patterns: int, k_memories: int, epochs: int,
+             diversity: bool, gamma: float, restrictive_steps: int, max_steps: int, init_epochs: int,
+             original_copies: int, include_patterns: bool, include_regenerated: bool) -> Regenerated:
+    """Mine, pre-train (or read the pre-trained regenerator back), regenerate and assemble."""
     parts = [(indptr, items)] * original_copies
     segment = [np.zeros(len(indptr) - 1, np.int8)] * original_copies
     info: dict[str, Any] = {"n_sequences": len(indptr) - 1}
@@ -132,14 +150,8 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
             segment.append(np.ones(len(mined), np.int8))
         if include_regenerated and len(mined):
             cfg = RegenConfig(k_memories=k_memories, epochs=epochs, diversity=diversity, max_src=ctx.max_len)
-            torch.manual_seed(ctx.seed)
-            init = _init_table(train_set, n_items, init_epochs, ctx, cfg.d_model) if init_epochs else None
-            model = Regenerator(n_items, cfg, init, max_tgt=int(mined.lengths.max()) + 2)
-            src = source_tokens(indptr, items, mined.pair_seq, cfg.max_src, n_items)
-            tgt = target_tokens(mined.indptr, mined.items, mined.pair_pattern, n_items)
-            t0 = time.perf_counter()
-            info["pretrain_history"] = pretrain(model, src, tgt, seed=ctx.seed)
-            info["pretrain_seconds"] = time.perf_counter() - t0
+            pre_key = f"{fingerprint(train_set)}|{ctx.seed}|{window}|{min_support}|{max_patterns}|{init_epochs}|{cfg}"
+            model = _pretrained(train_set, ctx, mined, indptr, items, n_items, cfg, init_epochs, pre_key, info)
             out = regenerate(model, indptr, items, gamma=gamma, max_steps=max_steps,
                              restrictive_steps=restrictive_steps, batch_size=decode_batch, seed=ctx.seed)
             info["inference_seconds"] = out["seconds"]
@@ -153,26 +165,50 @@ def regenerate_dataset(train_set: TrainingSet, ctx: CurationContext, *, window: 
     ind, its = _concat(parts)
     seg = np.concatenate(segment)
     info["sequences_per_segment"] = {s: int((seg == i).sum()) for i, s in enumerate(SEGMENTS)}
-    res = _regenerated(ind, its, n_items, seg, train_set, info)
-    res.info["seconds"] = round(time.perf_counter() - t_start, 2)
-    ctx._memo[cost_key] = {"seconds": res.info["seconds"], "cached": False}
+    return _regenerated(ind, its, n_items, seg, train_set, info)
+
+
+def _pretrained(train_set: TrainingSet, ctx: CurationContext, mined: MinedPatterns, indptr: np.ndarray, items: np.ndarray,
+                n_items: int, cfg: RegenConfig, init_epochs: int, key: str, info: dict[str, Any]) -> Regenerator:
+    """The regenerator pre-trained on the mined (sequence -> pattern) pairs; with ``ctx.cache_dir``
+    its weights are saved (``regenerator-<hash>/``) and read back by any regeneration that differs
+    only in inference settings (gamma, decoding steps) or in how the set is assembled (copies of
+    the original data, patterns in or out), so those sweeps skip the pre-training. Fills
+    ``info`` with the pre-training history and seconds (``pretrain_cached`` when read back)."""
+    folder = _cache_folder(ctx, f"regenerator|{key}", items, n_items, 0, prefix="regenerator")
+    cached = folder is not None and (folder / "info.json").is_file()
+    torch.manual_seed(ctx.seed)
+    init = _init_table(train_set, n_items, init_epochs, ctx, cfg.d_model) if init_epochs and not cached else None
+    model = Regenerator(n_items, cfg, init, max_tgt=int(mined.lengths.max()) + 2)
+    if cached:
+        with np.load(folder / "weights.npz") as z:
+            model.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
+        model.eval()
+        info.update(json.loads((folder / "info.json").read_text())["info"], pretrain_cached=True)
+        ctx._memo[f"{COST_PREFIX}regenerator|{key}"] = {"seconds": float(info["pretrain_seconds"]), "cached": True}
+        log.info("dr4sr: pre-trained regenerator read back from %s", folder)
+        return model
+    src = source_tokens(indptr, items, mined.pair_seq, cfg.max_src, n_items)
+    tgt = target_tokens(mined.indptr, mined.items, mined.pair_pattern, n_items)
+    t0 = time.perf_counter()
+    pre = {"pretrain_history": pretrain(model, src, tgt, seed=ctx.seed), "pretrain_seconds": time.perf_counter() - t0}
+    info.update(pre, pretrain_cached=False)
     if folder is not None:
-        save_npz(folder / "sequences.npz", indptr=ind, items=its, segment=seg)
-        write_json(folder / "info.json", {"key": key, "n_items": n_items, "info": res.info})  # last: marks it complete
-        res.folder = folder
-    ctx._memo[key] = res
-    return res
+        save_npz(folder / "weights.npz", **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+        write_json(folder / "info.json", {"key": key, "info": pre})  # last: marks it complete
+    return model
 
 
-def _cache_folder(ctx: CurationContext, key: str, items: np.ndarray, n_items: int, decode_batch: int) -> Path | None:
-    """Where the regenerated set for ``key`` lives under ``ctx.cache_dir`` (None without one). The
-    folder name hashes the key, the item content of the source sequences and the decode batch
-    (batching changes the sampling order of generative decoding)."""
+def _cache_folder(ctx: CurationContext, key: str, items: np.ndarray, n_items: int, decode_batch: int,
+                  prefix: str = "regen") -> Path | None:
+    """Where the regenerated set (or the pre-trained regenerator) for ``key`` lives under
+    ``ctx.cache_dir`` (None without one). The folder name hashes the key, the item content of the
+    source sequences and the decode batch (batching changes the sampling order of generative decoding)."""
     if ctx.cache_dir is None:
         return None
     h = hashlib.sha256(f"{key}|{n_items}|{decode_batch}".encode())
     h.update(np.ascontiguousarray(items, dtype=np.int64).tobytes())
-    return Path(ctx.cache_dir) / f"regen-{h.hexdigest()[:16]}"
+    return Path(ctx.cache_dir) / f"{prefix}-{h.hexdigest()[:16]}"
 
 
 def _load(folder: Path, train_set: TrainingSet) -> Regenerated:

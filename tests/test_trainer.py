@@ -45,16 +45,17 @@ def _epoch_samples(batcher, seed=0):
     return np.concatenate(seen)
 
 
+@pytest.mark.parametrize("pack", [False, True])
 @pytest.mark.parametrize("bucket", [False, True])
 @pytest.mark.parametrize("overlap", [0, 2])
 @pytest.mark.parametrize("max_len", [3, 5, 50])
-def test_all_prefix_visits_every_selected_sample_once(max_len, overlap, bucket):
+def test_all_prefix_visits_every_selected_sample_once(max_len, overlap, bucket, pack):
     if overlap >= max_len:
         return
     samples = SequenceSamples.all_prefixes(_store())
     keep = np.random.default_rng(1).random(len(samples)) < 0.6
     ts = TrainingSet(samples).subset(keep)
-    batcher = AllPrefixBatcher(ts, max_len, batch_size=16, overlap=overlap, bucket=bucket)
+    batcher = AllPrefixBatcher(ts, max_len, batch_size=16, overlap=overlap, bucket=bucket, pack=pack)
     seen = _epoch_samples(batcher)
     assert sorted(seen.tolist()) == list(range(len(ts)))
     # targets agree with the samples they claim to be
@@ -63,6 +64,17 @@ def test_all_prefix_visits_every_selected_sample_once(max_len, overlap, bucket):
         # the input at (row, col) is the item right before the target
         prev = ts.data.store.items[ts.data.pos[b.sample_idx.numpy()] - 1]
         np.testing.assert_array_equal(b.seq.numpy()[b.rows.numpy(), b.cols.numpy()], prev)
+        assert b.seq.shape[1] <= max_len
+        if pack:  # every window's tokens sit contiguously in one row, positions counting from 0
+            seg, posn = b.segments.numpy(), b.positions.numpy()
+            assert ((seg >= 0) == (b.seq.numpy() > 0)).all()
+            for w in np.unique(seg[seg >= 0]):
+                r, c = np.nonzero(seg == w)
+                assert len(set(r)) == 1 and (np.diff(c) == 1).all()
+                np.testing.assert_array_equal(posn[r, c], np.arange(len(c)))
+            # the context of each target is its window up to (row, col): same items as the sample's prefix
+            r, c = b.rows.numpy(), b.cols.numpy()
+            assert (posn[r, c] < max_len).all()
     # about batch_size targets per step, so steps per epoch match the prefix layout
     batches = list(batcher.batches(np.random.default_rng(0)))
     assert abs(len(batches) - len(ts) / 16) <= 2
@@ -260,6 +272,73 @@ def test_forgetting_counts_transitions_and_state_is_o_n(tmp_path):
     back = DynamicsRecorder.load(p)
     assert back.epochs_seen == 4 and back.state["forgetting"].tolist() == [2, 1]
     assert back.std("p_target")[1] > 0.4  # p_y swings between ~0 and ~1
+
+
+def test_pack_rows_fills_first_fit_decreasing_within_capacity():
+    from recsift.train.batching import pack_rows
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lengths = rng.integers(1, 11, rng.integers(1, 40))
+        row, off = pack_rows(lengths, 10)
+        for r in np.unique(row):  # windows of a row do not overlap and fit
+            o, n = off[row == r], lengths[row == r]
+            order = np.argsort(o)
+            assert (o[order][1:] >= (o + n)[order][:-1]).all() and (o + n).max() <= 10
+        assert row.max() + 1 <= -(-2 * lengths.sum() // 10) + 1  # FFD uses at most ~twice the minimum rows
+
+
+def test_packed_sasrec_outputs_equal_unpacked_windows():
+    """Every real position's output of ``forward_packed`` equals ``forward_all`` on its window alone."""
+    from recsift.models.registry import build_model
+
+    store = _store(n_users=60, lo=2, hi=9)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store))
+    torch.manual_seed(0)
+    model = build_model("sasrec", n_items=store.n_items, max_len=10).eval()
+    plain = AllPrefixBatcher(ts, 10, batch_size=64)
+    packed = AllPrefixBatcher(ts, 10, batch_size=64, pack=True)
+    n_rows = [0, 0]
+    for a, b in zip(plain.batches(np.random.default_rng(3)), packed.batches(np.random.default_rng(3))):
+        np.testing.assert_array_equal(a.sample_idx.numpy(), b.sample_idx.numpy())
+        with torch.no_grad():
+            ha = model.forward_all(a.seq, a.lengths)[a.rows, a.cols]
+            hb = model.forward_packed(b.seq, b.positions, b.segments)[b.rows, b.cols]
+        torch.testing.assert_close(hb, ha, rtol=1e-5, atol=1e-5)
+        n_rows[0] += a.seq.numel()
+        n_rows[1] += b.seq.numel()
+    assert n_rows[1] < 0.8 * n_rows[0]  # short sessions: packing removes padding
+
+
+def test_packed_training_matches_unpacked_without_dropout():
+    """Same batches, same updates: without dropout a packed and an unpacked SASRec run give the
+    same per-epoch losses and validation metrics (to float rounding)."""
+    from recsift.models.registry import build_model
+
+    store = _store(n_users=80, n_items=25, lo=3, hi=9)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store))
+    valid = EvalCases.from_lists(np.arange(10), [list(store.items[store.indptr[u]: store.indptr[u + 1]][:-1])
+                                                 for u in range(10)],
+                                 [[int(store.items[store.indptr[u + 1] - 1])] for u in range(10)], 25)
+    runs = {}
+    for pack in (False, True):
+        torch.manual_seed(0)
+        model = build_model("sasrec", n_items=25, max_len=10, hidden_dropout_prob=0.0, attn_dropout_prob=0.0)
+        cfg = TrainConfig(epochs=3, batch_size=32, max_len=10, loss="bce", patience=None, seed=0, pack=pack,
+                          valid_metric="mrr@5", metrics=("mrr@5",))
+        runs[pack] = SequenceTrainer(model, cfg).fit(ts, valid, mask_history=False)
+    for a, b in zip(runs[False].epochs, runs[True].epochs):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert b["valid"]["mrr@5"] == pytest.approx(a["valid"]["mrr@5"], abs=1e-6)
+
+
+def test_pack_needs_a_packable_model_in_the_all_prefix_layout():
+    from recsift.errors import ConfigError
+
+    ts = TrainingSet(SequenceSamples.all_prefixes(_store()))
+    for model, layout in ((TinyGRU(30), "all-prefix"), (TinyGRU(30), "prefix")):
+        with pytest.raises(ConfigError, match="pack"):
+            SequenceTrainer(model, TrainConfig(pack=True, layout=layout))._prepare(ts)
 
 
 def test_trainer_learns_and_restores_best_epoch():

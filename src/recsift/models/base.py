@@ -16,6 +16,10 @@ Layout conventions (shared by trainer and models)
   as ``forward`` would compute it on that prefix alone (this is what lets the trainer's
   ``all-prefix`` layout train all prefix->target samples of a window in one pass).
   Positions past ``lengths`` are ignored by the caller.
+* ``forward_packed(seq, positions, segments) -> [B, L, d]``: only for ``packable = True``
+  models: ``forward_all`` over rows that each hold several short windows back to back
+  (``positions`` = position inside the window, ``segments`` = window id, -1 = padding), so a
+  batch of short sessions is not padded to its longest one.
 * ``logits(h) -> [..., n_items + 1]``: scores of all items (column 0 = padding; the
   trainer and evaluator mask it). Default ``h @ E^T`` with the tied embedding table.
 """
@@ -33,6 +37,7 @@ class SequentialRecommender(nn.Module):
     name: ClassVar[str] = ""
     default_loss: ClassVar[str] = "ce"
     causal: ClassVar[bool] = False  # True => forward_all is implemented and exact
+    packable: ClassVar[bool] = False  # True => forward_packed is implemented and exact
     pad_left: ClassVar[bool] = False
     paper: ClassVar[str] = ""
 
@@ -49,6 +54,13 @@ class SequentialRecommender(nn.Module):
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} is not causal; train it with layout='prefix'")
+
+    def forward_packed(self, seq: torch.Tensor, positions: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+        """``forward_all`` over rows that hold several windows (``packable = True`` models only):
+        ``positions`` is each token's position inside its window, ``segments`` which window it
+        belongs to (-1 = padding); every real position's output equals ``forward_all``'s on its
+        window alone."""
+        raise NotImplementedError(f"{type(self).__name__} cannot train on packed windows; use pack=False")
 
     # -- shared -------------------------------------------------------------------------
     def output_embedding(self) -> torch.Tensor:

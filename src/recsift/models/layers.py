@@ -231,6 +231,16 @@ def causal_padding_mask(seq: torch.Tensor) -> torch.Tensor:
     return causal & (seq > 0)[:, None, None, :]
 
 
+def packed_causal_mask(segments: torch.Tensor) -> torch.Tensor:
+    """Causal mask of packed rows as booleans ``[B, 1, L, L]``: key j is visible from query i iff
+    ``j <= i`` and both belong to the same window (``segments [B, L]``; padding, -1, only sees
+    padding, so no query row is empty). For real positions this is `causal_padding_mask` of each
+    window on its own."""
+    n = segments.size(1)
+    causal = torch.ones(n, n, dtype=torch.bool, device=segments.device).tril()
+    return causal & (segments[:, None, :, None] == segments[:, None, None, :])
+
+
 def init_normal_(module: nn.Module, std: float) -> None:
     """RecBole/BERT initialisation: N(0, std) Linear and Embedding weights, zero biases, unit LayerNorm."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -250,4 +260,4 @@ def check_length(seq: torch.Tensor, max_len: int, model: str) -> None:
 
 
 __all__ = ["ACTIVATIONS", "Dropout", "FeedForward", "MultiHeadAttention", "TransformerEncoder",
-           "causal_padding_mask", "check_length", "dropout", "init_normal_", "use_fast_dropout"]
+           "causal_padding_mask", "check_length", "dropout", "init_normal_", "packed_causal_mask", "use_fast_dropout"]

@@ -22,6 +22,9 @@ None changes a real position's output or the dropout semantics. Specific to this
   about a quarter less work with two blocks.
 * ``forward_all`` (all-prefix layout, new) is the output at every position, which the causal
   mask makes equal to ``forward`` on each prefix alone.
+* ``forward_packed`` (new) is ``forward_all`` over rows that hold several windows back to back:
+  positions restart at each window and attention stays inside it, so short sessions need not
+  be padded to the longest one in the batch.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import torch
 from torch import nn
 
 from .base import SequentialRecommender
-from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, init_normal_
+from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, init_normal_, packed_causal_mask
 from .registry import register_model
 
 
@@ -38,6 +41,7 @@ class SASRec(SequentialRecommender):
     """Causal self-attention encoder (Kang & McAuley 2018), RecBole 1.2.1 architecture and defaults."""
 
     causal = True
+    packable = True
     pad_left = False
     paper = "Kang & McAuley, Self-Attentive Sequential Recommendation, ICDM 2018"
 
@@ -54,13 +58,16 @@ class SASRec(SequentialRecommender):
                                               layer_norm_eps)
         self.apply(lambda m: init_normal_(m, initializer_range))
 
-    def _embed(self, seq: torch.Tensor) -> torch.Tensor:
+    def _embed(self, seq: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         check_length(seq, self.max_len, "sasrec")
-        pos = self.position_embedding.weight[: seq.size(1)]
+        pos = self.position_embedding.weight[: seq.size(1)] if positions is None else self.position_embedding(positions)
         return self.dropout(self.LayerNorm(self.item_embedding(seq) + pos))
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.trm_encoder(self._embed(seq), causal_padding_mask(seq))
+
+    def forward_packed(self, seq: torch.Tensor, positions: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+        return self.trm_encoder(self._embed(seq, positions), packed_causal_mask(segments))
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         last = (lengths - 1).clamp(min=0).to(seq.device)

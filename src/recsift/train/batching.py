@@ -41,12 +41,17 @@ class Batch:
     targets: torch.Tensor  # [M]
     weights: torch.Tensor  # [M] float32
     sample_idx: torch.Tensor  # [M] index into the TrainingSet
+    # packed all-prefix batches: several windows share a row; position of each token inside its
+    # window, and which window it belongs to (-1 = padding); None when unpacked
+    positions: torch.Tensor | None = None  # [B, L]
+    segments: torch.Tensor | None = None  # [B, L]
 
     def to(self, device: torch.device) -> Batch:
         if device.type == "cpu":
             return self
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.seq, self.lengths, self.rows, self.cols,
-                                                                  self.targets, self.weights, self.sample_idx)))
+        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in (
+            self.seq, self.lengths, self.rows, self.cols, self.targets, self.weights, self.sample_idx,
+            self.positions, self.segments)))
 
 
 def _samples(train: TrainingSet) -> SequenceSamples:
@@ -95,9 +100,9 @@ class AllPrefixBatcher:
     layout = "all-prefix"
 
     def __init__(self, train: TrainingSet, max_len: int, batch_size: int, *, overlap: int = 0,
-                 bucket: bool = False) -> None:
+                 bucket: bool = False, pack: bool = False) -> None:
         s = _samples(train)
-        self.bucket = bucket
+        self.bucket, self.pack = bucket, pack
         if overlap >= max_len:
             raise ConfigError(f"window_overlap ({overlap}) must be smaller than max_len ({max_len})")
         self.store, self.max_len, self.batch_size = s.store, max_len, batch_size
@@ -148,6 +153,49 @@ class AllPrefixBatcher:
         rows, cols = np.nonzero(sel >= 0)
         idx = sel[rows, cols]
         seq = seq[:, : int(lengths.max())]  # drop all-padding columns (short sequences)
+        targets, weights = self.store.items[pos_t[rows, cols]], self.weights[idx]
         t = torch.from_numpy
-        return Batch(t(seq), t(lengths), t(rows), t(cols), t(self.store.items[pos_t[rows, cols]]),
-                     t(self.weights[idx]), t(idx))
+        if not self.pack:
+            return Batch(t(seq), t(lengths), t(rows), t(cols), t(targets), t(weights), t(idx))
+        row_of, offset = pack_rows(lengths, self.max_len)
+        width = int((offset + lengths).max())
+        j = np.arange(seq.shape[1])[None, :]
+        inside = j < lengths[:, None]
+        r = np.broadcast_to(row_of[:, None], seq.shape)[inside]
+        c = (offset[:, None] + j)[inside]
+        n_rows = int(row_of.max()) + 1
+        packed = np.zeros((n_rows, width), np.int64)
+        positions = np.zeros((n_rows, width), np.int64)
+        segments = np.full((n_rows, width), -1, np.int64)
+        packed[r, c] = seq[inside]
+        positions[r, c] = np.broadcast_to(j, seq.shape)[inside]
+        segments[r, c] = np.broadcast_to(np.arange(len(seq))[:, None], seq.shape)[inside]
+        return Batch(t(packed), t(np.bincount(row_of, weights=lengths, minlength=n_rows).astype(np.int64)),
+                     t(row_of[rows]), t(offset[rows] + cols), t(targets), t(weights), t(idx), t(positions),
+                     t(segments))
+
+
+def pack_rows(lengths: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """First-fit-decreasing packing of windows of ``lengths`` (each <= ``capacity``) into rows of
+    ``capacity`` positions: the row of each window and its first position in that row.
+
+    Example
+    -------
+    >>> pack_rows(np.array([3, 5, 2, 4]), 6)  # rows: [5], [4, 2], [3]
+    (array([2, 0, 1, 1]), array([0, 0, 4, 0]))
+    """
+    order = np.argsort(-lengths, kind="stable")
+    fill: list[int] = []
+    row_of = np.empty(len(lengths), np.int64)
+    offset = np.empty(len(lengths), np.int64)
+    for i in order:
+        n = int(lengths[i])
+        for r, used in enumerate(fill):
+            if used + n <= capacity:
+                break
+        else:
+            r = len(fill)
+            fill.append(0)
+        row_of[i], offset[i] = r, fill[r]
+        fill[r] += n
+    return row_of, offset

@@ -171,9 +171,12 @@ class SequenceTrainer(Trainer):
             layout = "all-prefix" if m.causal else "prefix"
         if layout == "all-prefix" and not m.causal:
             raise ConfigError(f"model {m.name!r} is not causal: it cannot train in the all-prefix layout; use layout='prefix'")
+        if cfg.pack and (not m.packable or layout != "all-prefix"):
+            raise ConfigError(f"pack=True needs the all-prefix layout and a model that can pack windows (SASRec); "
+                              f"got model {m.name!r} in the {layout} layout: leave pack unset or False")
         if layout == "all-prefix":
             self.batcher = AllPrefixBatcher(train, cfg.max_len, cfg.batch_size, overlap=cfg.window_overlap,
-                                            bucket=cfg.bucket)
+                                            bucket=cfg.bucket, pack=m.packable if cfg.pack is None else cfg.pack)
         else:
             self.batcher = PrefixBatcher(train, cfg.max_len, cfg.batch_size, pad_left=m.pad_left)
         self.layout = layout
@@ -182,6 +185,8 @@ class SequenceTrainer(Trainer):
             m.prepare_data(train)
 
     def _represent(self, b) -> torch.Tensor:
+        if b.segments is not None:
+            return self.model.forward_packed(b.seq, b.positions, b.segments)[b.rows, b.cols]
         if self.layout == "all-prefix":
             out = self.model.forward_all(b.seq, b.lengths)
             return out[b.rows, b.cols]

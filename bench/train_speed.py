@@ -3,8 +3,9 @@
 Usage:
   python bench/train_speed.py --dataset ml-100k --models gru4rec,narm,sasrec,srgnn --epochs 3
   python bench/train_speed.py --synthetic 1000000 --n-items 50000 --models gru4rec,sasrec --epochs 1
-Each (model, layout, dynamics on/off) runs in a fresh subprocess, so peak RSS is its own; runs
-with and without dynamics are interleaved (``--rounds`` pairs). Validation is skipped (timings are training only).
+  python bench/train_speed.py --dataset beauty --models sasrec --layouts auto --pack off,on --batch-size 256 --loss bce
+Each (model, layout, dynamics on/off, packing) runs in a fresh subprocess, so peak RSS is its own;
+runs with and without dynamics (or packing) are interleaved (``--rounds`` rounds). Validation is skipped (timings are training only).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ else:
     split = load_split(args["dataset"], data_dir=args["data_dir"])
 ts = split.training_set("sequence")
 t_data = time.perf_counter() - t0
-cfg = TrainConfig(epochs=args["epochs"], layout=args["layout"], seed=0, batch_size=2048)
+cfg = TrainConfig(epochs=args["epochs"], layout=args["layout"], seed=0, batch_size=args["batch_size"],
+                  loss=args["loss"], pack={"on": True, "off": False}.get(args["pack"]))
 torch.manual_seed(0)
 model = build_model(args["model"], n_items=split.n_items, max_len=50)
 tr = trainer_for(model, cfg)
@@ -59,6 +61,23 @@ def run(cfg: dict) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def ratio_lines(groups: dict[tuple, list[dict]], axis: int, ref: str, title: str, label: str,
+                ref_over: bool = False) -> str:
+    """Per-round ratios of s/epoch between the variants on one ``axis`` of the group key
+    (2 = dynamics, 3 = packing): every variant over the ``ref`` variant, or ``ref`` over every
+    variant with ``ref_over`` (a speed-up); median and min-max of the rounds."""
+    out = []
+    for key, rs in groups.items():
+        base = groups.get(key[:axis] + (ref,) + key[axis + 1:])
+        if key[axis] == ref or not base:
+            continue
+        ratios = sorted(a["median_epoch_seconds"] / b["median_epoch_seconds"]
+                        for a, b in (zip(base, rs) if ref_over else zip(rs, base)))
+        out.append(f"* {key[0]} {key[1]}, {label} {key[axis]}: {statistics.median(ratios):.3f}x "
+                   f"[{ratios[0]:.3f}-{ratios[-1]:.3f}]")
+    return f"\n{title}; median of the per-round ratios, min-max in brackets):\n\n" + "\n".join(out) + "\n" if out else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="ml-100k")
@@ -75,16 +94,23 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat each off/on pair this often, interleaved; the overhead is the median of the "
                          "per-round ratios (pairs taken minutes apart drift less than whole runs)")
+    ap.add_argument("--pack", default="default",
+                    help="comma-separated all-prefix packing variants: default (the library's: on for packable "
+                         "models), on, off; with several, the speed-up of on over off is reported")
+    ap.add_argument("--batch-size", type=int, default=2048)
+    ap.add_argument("--loss", default=None, help="ce, bpr or bce (default: the model's)")
     ap.add_argument("--name", default=None, help="result file name (default train_speed_<dataset>)")
     args = ap.parse_args()
     rows = []
     for model in args.models.split(","):
         for layout in args.layouts.split(","):
             variants = ["off", *args.stats.split(",")] if args.dynamics else ["off"]
-            for rnd, dyn in [(i, d) for i in range(args.rounds) for d in variants]:
+            packs = args.pack.split(",")
+            for rnd, dyn, pack in [(i, d, p) for i in range(args.rounds) for d in variants for p in packs]:
                 cfg = {"model": model, "layout": layout, "dynamics": dyn, "epochs": args.epochs,
                        "dataset": args.dataset, "data_dir": args.data_dir, "synthetic": args.synthetic,
-                       "n_items": args.n_items, "round": rnd}
+                       "n_items": args.n_items, "round": rnd, "pack": pack, "batch_size": args.batch_size,
+                       "loss": args.loss}
                 try:
                     r = run(cfg)
                 except SystemExit as e:
@@ -93,26 +119,20 @@ def main() -> None:
                     raise
                 r["median_epoch_seconds"] = statistics.median(r["epoch_seconds"])
                 rows.append(r)
-                print(json.dumps({k: r[k] for k in ("model", "layout_used", "dynamics", "median_epoch_seconds",
+                print(json.dumps({k: r[k] for k in ("model", "layout_used", "dynamics", "pack", "median_epoch_seconds",
                                                     "peak_rss_mb", "n_samples")}))
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["model"], r["layout_used"], r["dynamics"]), []).append(r)
-    md = ("| model | layout | dynamics | samples | items | rounds | s/epoch (median) | peak RSS MB |\n"
-          "|---|---|---|---|---|---|---|---|\n")
-    for (m, lay, dyn), rs in groups.items():
+        groups.setdefault((r["model"], r["layout_used"], r["dynamics"], r.get("pack", "default")), []).append(r)
+    md = (f"Batch {args.batch_size}, loss {args.loss or 'model default'}.\n\n"
+          "| model | layout | dynamics | packing | samples | items | rounds | s/epoch (median) | peak RSS MB |\n"
+          "|---|---|---|---|---|---|---|---|---|\n")
+    for (m, lay, dyn, pack), rs in groups.items():
         secs = statistics.median(s for r in rs for s in r["epoch_seconds"])
-        md += (f"| {m} | {lay} | {dyn} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
+        md += (f"| {m} | {lay} | {dyn} | {pack} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
                f"{len(rs)} | {secs:.2f} | {max(r['peak_rss_mb'] for r in rs):.0f} |\n")
-    if args.dynamics:
-        md += ("\nDynamics overhead (s/epoch with recorder / without; median of the per-round ratios, "
-               "min-max in brackets):\n\n")
-        for (m, lay, dyn), rs in groups.items():
-            off = groups.get((m, lay, "off"))
-            if dyn != "off" and off:
-                ratios = sorted(a["median_epoch_seconds"] / b["median_epoch_seconds"] for a, b in zip(rs, off))
-                md += (f"* {m} {lay}, recorder {dyn}: {statistics.median(ratios):.3f}x "
-                       f"[{ratios[0]:.3f}-{ratios[-1]:.3f}]\n")
+    md += ratio_lines(groups, 2, "off", "Dynamics overhead (s/epoch with recorder / without", "recorder")
+    md += ratio_lines(groups, 3, "off", "Packing speed-up (s/epoch unpacked / packed", "packing", ref_over=True)
     name = args.name or (f"train_speed_synthetic{args.synthetic}" if args.synthetic else f"train_speed_{args.dataset}")
     write_result(name, {"rows": rows}, md)
     print(md)

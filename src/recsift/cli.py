@@ -201,6 +201,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and sampling.")] = 2020,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Write result.json and the model checkpoint here.")] = None,
     layout: Annotated[str, typer.Option(help="auto | prefix | all-prefix (sequential models).")] = "auto",
+    pack: Annotated[Optional[bool], typer.Option("--pack/--no-pack", help="all-prefix: put several short windows in one row (default: on for models that can, e.g. SASRec).")] = None,
     batch_size: Annotated[int, typer.Option(help="Training targets per step.")] = 2048,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0 = never stop early).")] = 10,
@@ -225,7 +226,7 @@ def train(
 
     get_model_class(model)  # unknown names fail before any data is read
     params = _parse_params(param)
-    cfg = TrainConfig.make(epochs=epochs, seed=seed, layout=layout, batch_size=batch_size, lr=lr,
+    cfg = TrainConfig.make(epochs=epochs, seed=seed, layout=layout, pack=pack, batch_size=batch_size, lr=lr,
                            patience=patience or None, valid_metric=valid_metric, loss=loss, max_len=max_len,
                            device=device, mask_history=mask_history, progress=progress)
     if progress:

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from ..data import SequenceSamples, TrainingSet
-from .layers import check_length
 from .registry import register_model
 from .sasrec import SASRec
 
@@ -112,11 +111,9 @@ class DR4SRGNN(SASRec):
         self._table = (*key, out)
         return out
 
-    def _embed(self, seq: torch.Tensor) -> torch.Tensor:
-        check_length(seq, self.max_len, "dr4sr_gnn")
+    def _items(self, seq: torch.Tensor) -> torch.Tensor:
         self._table = None  # a forward call starts a fresh propagation (its own autograd graph)
-        pos = self.position_embedding.weight[: seq.size(1)]
-        return self.dropout(self.LayerNorm(self.propagated()[seq] + pos))
+        return self.propagated()[seq]
 
     def output_embedding(self) -> torch.Tensor:
         return self.propagated()

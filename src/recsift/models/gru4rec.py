@@ -21,6 +21,8 @@ Deviations from RecBole:
   RecBole's dense-then-gather, less work); ``forward_all`` (all-prefix layout, new) applies
   it at every step. A GRU is causal, so step j equals ``forward`` on the prefix ending at j.
 * Dropout is ``layers.Dropout`` (same semantics, faster mask on CPU; see ``layers.py``).
+* The GRU skips padding (``layers.run_rnn``: a packed sequence when a batch's rows differ in
+  length); RecBole runs it over the padding too. Real positions get the same states.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import torch
 from torch import nn
 
 from .base import SequentialRecommender, gather_last
-from .layers import Dropout
+from .layers import Dropout, run_rnn
 from .registry import register_model
 
 
@@ -52,12 +54,11 @@ class GRU4Rec(SequentialRecommender):
             if name.startswith("weight_"):
                 nn.init.xavier_uniform_(w)
 
-    def _states(self, seq: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru_layers(self.emb_dropout(self.item_embedding(seq)))
-        return out  # [B, L, hidden]
+    def _states(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return run_rnn(self.gru_layers, self.emb_dropout(self.item_embedding(seq)), lengths)  # [B, L, hidden]
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.dense(self._states(seq))
+        return self.dense(self._states(seq, lengths))
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.dense(gather_last(self._states(seq), lengths))
+        return self.dense(gather_last(self._states(seq, lengths), lengths))

@@ -27,6 +27,8 @@ otherwise); the models that use it say so in their own docstrings.
   additive 0 / -10000 mask.
 * :func:`init_normal_`: the ``_init_weights`` of RecBole's SASRec / GCSAN / BERT4Rec
   (BERT's init), applied with ``module.apply``.
+* :func:`run_rnn`: a batch-first RNN over right-padded rows, as a packed sequence when their
+  lengths differ (no steps on padding; GRU4Rec, NARM).
 * :func:`check_length`: recsift's guard for sequences longer than a model's ``max_len``
   (RecBole cuts sequences in its data pipeline instead).
 
@@ -231,6 +233,21 @@ def causal_padding_mask(seq: torch.Tensor) -> torch.Tensor:
     return causal & (seq > 0)[:, None, None, :]
 
 
+def run_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Outputs ``[B, L, hidden]`` of a batch-first RNN over right-padded inputs ``x [B, L, d]``.
+
+    Rows shorter than ``L`` are run as a packed sequence, so no step is computed on padding
+    (Beauty's windows are ~6x more padding than items; 1.3-1.6x faster GRU4Rec steps there). Real
+    positions get the same outputs as the padded run (a causal RNN never sees later padding);
+    padding positions are 0 instead of the states the RNN would have carried through them."""
+    n = x.size(1)
+    lengths = lengths.clamp(min=1, max=n)
+    if bool((lengths == n).all()):
+        return rnn(x)[0]
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    return nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=n)[0]
+
+
 def packed_causal_mask(segments: torch.Tensor) -> torch.Tensor:
     """Causal mask of packed rows as booleans ``[B, 1, L, L]``: key j is visible from query i iff
     ``j <= i`` and both belong to the same window (``segments [B, L]``; padding, -1, only sees
@@ -260,4 +277,4 @@ def check_length(seq: torch.Tensor, max_len: int, model: str) -> None:
 
 
 __all__ = ["ACTIVATIONS", "Dropout", "FeedForward", "MultiHeadAttention", "TransformerEncoder",
-           "causal_padding_mask", "check_length", "dropout", "init_normal_", "packed_causal_mask", "use_fast_dropout"]
+           "causal_padding_mask", "check_length", "dropout", "init_normal_", "packed_causal_mask", "run_rnn", "use_fast_dropout"]

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .base import SequentialRecommender, gather_last
-from .layers import Dropout
+from .layers import Dropout, run_rnn
 from .registry import register_model
 
 # forward_all handles this many query positions per block: [B, block, <= L, hidden] at a time.
@@ -62,15 +62,14 @@ class NARM(SequentialRecommender):
         for m in (self.item_embedding, self.a_1, self.a_2, self.v_t, self.b):
             nn.init.xavier_normal_(m.weight)
 
-    def _states(self, seq: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(self.emb_dropout(self.item_embedding(seq)))
-        return out  # [B, L, hidden]
+    def _states(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return run_rnn(self.gru, self.emb_dropout(self.item_embedding(seq)), lengths)  # [B, L, hidden]
 
     def _readout(self, c_local: torch.Tensor, c_global: torch.Tensor) -> torch.Tensor:
         return self.b(self.ct_dropout(torch.cat([c_local, c_global], dim=-1)))
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = self._states(seq)
+        h = self._states(seq, lengths)
         c_global = gather_last(h, lengths)
         alpha = self.v_t(torch.sigmoid(self.a_1(h) + self.a_2(c_global).unsqueeze(1))).squeeze(-1)
         alpha = alpha * (seq > 0)
@@ -79,7 +78,7 @@ class NARM(SequentialRecommender):
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         n = seq.size(1)
-        h = self._states(seq)
+        h = self._states(seq, lengths)
         q1, q2 = self.a_1(h), self.a_2(h)  # q1 for the attended state j, q2 for the query state t
         real = (seq > 0).unsqueeze(1)  # [B, 1, L(j)]
         c_local = []

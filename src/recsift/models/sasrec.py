@@ -58,10 +58,13 @@ class SASRec(SequentialRecommender):
                                               layer_norm_eps)
         self.apply(lambda m: init_normal_(m, initializer_range))
 
+    def _items(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.item_embedding(seq)
+
     def _embed(self, seq: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        check_length(seq, self.max_len, "sasrec")
+        check_length(seq, self.max_len, self.name)
         pos = self.position_embedding.weight[: seq.size(1)] if positions is None else self.position_embedding(positions)
-        return self.dropout(self.LayerNorm(self.item_embedding(seq) + pos))
+        return self.dropout(self.LayerNorm(self._items(seq) + pos))
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.trm_encoder(self._embed(seq), causal_padding_mask(seq))

@@ -288,14 +288,17 @@ def test_pack_rows_fills_first_fit_decreasing_within_capacity():
         assert row.max() + 1 <= -(-2 * lengths.sum() // 10) + 1  # FFD uses at most ~twice the minimum rows
 
 
-def test_packed_sasrec_outputs_equal_unpacked_windows():
+@pytest.mark.parametrize("name,kw", [("sasrec", {}), ("core", {}), ("core", {"dnn_type": "ave"}), ("dr4sr_gnn", {})])
+def test_packed_outputs_equal_unpacked_windows(name, kw):
     """Every real position's output of ``forward_packed`` equals ``forward_all`` on its window alone."""
     from recsift.models.registry import build_model
 
     store = _store(n_users=60, lo=2, hi=9)
     ts = TrainingSet(SequenceSamples.all_prefixes(store))
     torch.manual_seed(0)
-    model = build_model("sasrec", n_items=store.n_items, max_len=10).eval()
+    model = build_model(name, n_items=store.n_items, max_len=10, **kw).eval()
+    if hasattr(model, "prepare_data"):
+        model.prepare_data(ts)
     plain = AllPrefixBatcher(ts, 10, batch_size=64)
     packed = AllPrefixBatcher(ts, 10, batch_size=64, pack=True)
     n_rows = [0, 0]

@@ -30,6 +30,8 @@ Deviations from RecBole:
 * ``forward_all`` (all-prefix layout, new): the transformer is causal, so position j's
   score only depends on items <= j; the prefix ending at t takes the softmax of those scores
   over j <= t (one masked row of an ``[L, L]`` matrix per t), i.e. exactly ``forward`` on it.
+  ``forward_packed`` does the same over rows holding several windows (positions restart and
+  attention and pooling stay inside each window; see ``TrainConfig.pack``).
 * ``grand_scale`` is ``||s|| / temperature`` (the logit is linear in the normalised item
   table with factor ``s / temperature``).
 """
@@ -43,7 +45,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import SequentialRecommender
-from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, dropout
+from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, dropout, packed_causal_mask
 from .registry import register_model
 
 
@@ -52,6 +54,7 @@ class CORE(SequentialRecommender):
     """Weighted sum of item embeddings, cosine logits with temperature (Hou et al. 2022)."""
 
     causal = True
+    packable = True
     pad_left = False
     paper = ("Hou et al., CORE: Simple and Effective Session-based Recommendation within "
              "Consistent Representation Space, SIGIR 2022")
@@ -83,13 +86,17 @@ class CORE(SequentialRecommender):
         for w in self.parameters():
             nn.init.uniform_(w, -stdv, stdv)
 
-    def _scores(self, seq: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Unnormalised position scores ``[B, L]`` (before the masked softmax)."""
+    def _scores(self, seq: torch.Tensor, x: torch.Tensor, allowed: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Unnormalised position scores ``[B, L]`` (before the masked softmax); ``allowed`` and
+        ``positions`` for packed rows (default: RecBole's causal mask, positions 0..L-1)."""
         if self.dnn_type == "ave":
             return torch.zeros_like(seq, dtype=x.dtype)
         check_length(seq, self.max_len, "core")
-        h = self.dropout(self.LayerNorm(x + self.position_embedding.weight[: seq.size(1)]))
-        return self.fn(self.trm_encoder(h, causal_padding_mask(seq))).squeeze(-1)
+        pos = self.position_embedding.weight[: seq.size(1)] if positions is None else self.position_embedding(positions)
+        h = self.dropout(self.LayerNorm(x + pos))
+        mask = causal_padding_mask(seq) if allowed is None else allowed
+        return self.fn(self.trm_encoder(h, mask)).squeeze(-1)
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.sess_dropout(self.item_embedding(seq))
@@ -97,10 +104,17 @@ class CORE(SequentialRecommender):
         return F.normalize(torch.bmm(alpha.unsqueeze(1), x).squeeze(1), dim=-1)
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._pool_every_position(seq, causal_padding_mask(seq))
+
+    def forward_packed(self, seq: torch.Tensor, positions: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+        return self._pool_every_position(seq, packed_causal_mask(segments), positions)
+
+    def _pool_every_position(self, seq: torch.Tensor, allowed: torch.Tensor,
+                             positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Row t pools the items j the mask lets t see (``allowed [B, 1, L, L]``: j <= t, same window)."""
         x = self.sess_dropout(self.item_embedding(seq))
-        allowed = causal_padding_mask(seq).squeeze(1)  # [B, L(t), L(j)]: j <= t and seq[j] real
-        scores = self._scores(seq, x).unsqueeze(1).expand(-1, seq.size(1), -1)
-        alpha = scores.masked_fill(~allowed, float("-inf")).softmax(-1)  # row t: j <= t (seq[0] is real)
+        scores = self._scores(seq, x, allowed, positions).unsqueeze(1).expand(-1, seq.size(1), -1)
+        alpha = scores.masked_fill(~allowed.squeeze(1), float("-inf")).softmax(-1)  # row t always sees t
         return F.normalize(torch.bmm(alpha, x), dim=-1)
 
     # -- cosine scoring ----------------------------------------------------------------------

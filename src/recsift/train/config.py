@@ -26,7 +26,7 @@ class TrainConfig(BaseModel):
     bucket: bool = Field(False, description="all-prefix: batch windows of similar length together (less padding, but "
                          "biased batches: ml-100k SASRec N@10 at 8 epochs .045 vs .053 unbucketed)")
     pack: bool | None = Field(None, description="all-prefix: pack several short windows into one row (block-diagonal "
-                              "causal attention; models with packable=True, e.g. SASRec); None = on for those models")
+                              "causal attention; models with packable=True: SASRec, CORE, dr4sr_gnn); None = on for those models")
     max_len: int = Field(50, ge=1, description="longest input sequence")
     patience: int | None = Field(10, ge=1, description="epochs without valid improvement before stopping; None = never")
     valid_metric: str = Field("ndcg@10", description="early-stopping metric on the validation cases")

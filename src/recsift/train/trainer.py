@@ -172,7 +172,7 @@ class SequenceTrainer(Trainer):
         if layout == "all-prefix" and not m.causal:
             raise ConfigError(f"model {m.name!r} is not causal: it cannot train in the all-prefix layout; use layout='prefix'")
         if cfg.pack and (not m.packable or layout != "all-prefix"):
-            raise ConfigError(f"pack=True needs the all-prefix layout and a model that can pack windows (SASRec); "
+            raise ConfigError(f"pack=True needs the all-prefix layout and a model that can pack windows (SASRec, CORE, dr4sr_gnn); "
                               f"got model {m.name!r} in the {layout} layout: leave pack unset or False")
         if layout == "all-prefix":
             self.batcher = AllPrefixBatcher(train, cfg.max_len, cfg.batch_size, overlap=cfg.window_overlap,

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--k-memories", type=int, default=5)
     ap.add_argument("--bilevel-epochs", type=int, default=30)
     ap.add_argument("--warmup-epochs", type=int, default=10)
+    ap.add_argument("--tau-init", type=float, default=10.0,
+                    help="DR4SR+ personalizer temperature (the released code's 10; its floor is 1)")
     ap.add_argument("--seeds", default="2023")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--tag", default="", help="suffix of the result files (dr4sr_<dataset><tag>.md)")
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
                     ts, _ = curate(full, "dr4sr", None, ctx, original_copies=0, include_regenerated=False, **regen)
                 else:  # dr4sr_plus, end_to_end
                     ts, prep = curate(full, "dr4sr_plus", None, ctx, target=model, bilevel_epochs=args.bilevel_epochs,
-                                      warmup_epochs=args.warmup_epochs, end_to_end=var == "end_to_end", **regen)
+                                      warmup_epochs=args.warmup_epochs, end_to_end=var == "end_to_end",
+                                      tau_init=args.tau_init, **regen)
                     h = prep.extra["bilevel_history"]
                     plain = [e["seconds"] for e in h if not e["bilevel"]]
                     bil = [e["seconds"] for e in h if e["bilevel"]]

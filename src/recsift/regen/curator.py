@@ -282,14 +282,18 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
                diversity: bool = True, gamma: float = 0.3, restrictive_steps: int = 0, max_steps: int = 25,
                init_epochs: int = 0, original_copies: int = 1, include_patterns: bool = True,
                include_regenerated: bool = True, bilevel_epochs: int = 30, warmup_epochs: int = 10,
-               interval: int = 30, end_to_end: bool = False) -> Transformed:
-    """DR4SR+: the DR4SR set with per-sample weights learnt for ``target`` by bi-level optimisation."""
+               interval: int = 30, end_to_end: bool = False, tau_init: float = 10.0) -> Transformed:
+    """DR4SR+: the DR4SR set with per-sample weights learnt for ``target`` by bi-level optimisation.
+
+    ``tau_init`` is the personalizer's Gumbel temperature (the released code's 10, which gets no
+    gradient there and so stays; its floor is 1): at 10 a weight is softmax(logits / 10), so
+    the weights stay close to 0.5 unless the logits grow large."""
     from ..models.registry import build_model
 
     _no_budget("dr4sr_plus", budget)
     res = regenerate_dataset(train_set, ctx, **_regen_args(locals()))
     plus_args = dict(target=target, bilevel_epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval,
-                     end_to_end=end_to_end, max_len=ctx.max_len)
+                     end_to_end=end_to_end, max_len=ctx.max_len, **({"tau_init": tau_init} if tau_init != 10.0 else {}))
     folder = None
     if res.folder is not None:
         folder = res.folder / f"plus-{hashlib.sha256(repr(sorted(plus_args.items())).encode()).hexdigest()[:12]}"
@@ -302,6 +306,7 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
         ctx._memo[cost_key] = {"seconds": float(info["bilevel_seconds"]), "cached": True}
         return _weighted(res, w, {**info, "weights_cached": True})
     bcfg = BilevelConfig(epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval, end_to_end=end_to_end,
+                         tau_init=tau_init,
                          train=TrainConfig(batch_size=256, lr=1e-3, loss="bce", n_negatives=1, patience=None,
                                            seed=ctx.seed, max_len=ctx.max_len))
     torch.manual_seed(ctx.seed)

@@ -213,9 +213,8 @@ def reused_rows(a, rows: list[dict]) -> list[dict]:
 def write(rows: list[dict], metrics: tuple[str, ...], a) -> None:
     table = summarise(rows, metrics)
     commands = [*getattr(a, "earlier_commands", []), *([] if a.render else [" ".join(["python"] + sys.argv)])]
-    args = {k: v for k, v in vars(a).items() if k not in ("earlier_commands", "seeds_in_rows")}
-    a.seeds_in_rows = ",".join(str(x) for x in sorted({r["seed"] for r in rows}))
-    md = to_markdown(table, metrics, a)
+    args = {k: v for k, v in vars(a).items() if k != "earlier_commands"}
+    md = to_markdown(table, metrics, a, seeds=",".join(str(x) for x in sorted({r["seed"] for r in rows})))
     reused = [f"{r['reused_from']}: seed {r['seed']} {r['model']} {r['curator']} {r['budget']:g}" for r in rows
               if r.get("reused_from")]
     if reused:
@@ -270,7 +269,8 @@ def versus_random(table: list[dict], metric: str) -> list[dict]:
     return out
 
 
-def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
+def to_markdown(table: list[dict], metrics: tuple[str, ...], a, seeds: str) -> str:
+    """The result table; ``seeds`` lists the seeds the rows have (a merge's own --seeds may be fewer)."""
     head = "| model | curator | keep | samples | seeds | " + " | ".join(f"{m} (mean ± std) | % of full ± se" for m in metrics) + " |"
     lines = [head, "|" + "---|" * (5 + 2 * len(metrics))]
     for r in table:
@@ -279,12 +279,13 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
         lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {r['n_seeds']} | {cells} |")
     # the routing belongs to the scorer, not to the retrained model: one entry per curator and budget,
     # unless the models' rows average different seeds (then one per model)
-    routed = [r for r in table if r.get("routing_share")]
-    text = {id(r): ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items()) for r in routed}
-    differ = {(r["curator"], r["budget"]) for r in routed for q in routed
-              if (q["curator"], q["budget"]) == (r["curator"], r["budget"]) and text[id(q)] != text[id(r)]}
-    shares = {(f"{r['model']} " if (r["curator"], r["budget"]) in differ else "")
-              + f"{r['curator']} {r['budget']:g} {text[id(r)]}": None for r in routed}
+    routed = [(r, ", ".join(f"{k} {v:.2f}" for k, v in r["routing_share"].items()))
+              for r in table if r.get("routing_share")]
+    variants: dict[tuple, set[str]] = {}
+    for r, text in routed:
+        variants.setdefault((r["curator"], r["budget"]), set()).add(text)
+    shares = {(f"{r['model']} " if len(variants[(r["curator"], r["budget"])]) > 1 else "")
+              + f"{r['curator']} {r['budget']:g} {text}": None for r, text in routed}
     if shares:
         lines.append("\nMoE routing (each expert's share of the gate weight, mean over seeds): " + "; ".join(shares))
     versus = versus_random(table, metrics[0])
@@ -293,7 +294,7 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a) -> str:
                      "rows with ≥ 2 seeds on both sides; ≥ 2 SE is the issue's bar): " + "; ".join(
                          f"{v['model']} {v['curator']} keep {v['budget']:g}: {100 * v['diff']:+.1f} "
                          f"({v['z']:+.1f} SE, {v['n_seeds']} seeds)" for v in versus))
-    lines.append(f"\nseeds {getattr(a, 'seeds_in_rows', a.seeds)} (the seeds column: how many of them each row has so far); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
+    lines.append(f"\nseeds {seeds} (the seeds column: how many of them each row has so far); retrain: up to {a.epochs} epochs, patience {a.patience}; probes (EL2N/CCS/D2) "
                  f"{a.probe_epochs} epochs; MoE experts {a.experts} (≤ {a.expert_epochs} epochs, early stopping); metrics ×100.")
     return "\n".join(lines)
 

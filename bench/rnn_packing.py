@@ -3,7 +3,7 @@
 all-prefix batches.
 
 Both variants train the same model on the same batches (loss: BCE with one sampled negative, as
-in the DR4SR recipe, or CE); the two are interleaved batch group by batch group so that the
+in the DR4SR recipe); the two are interleaved batch group by batch group so that the
 shared machine's drift hits both alike. Reports median milliseconds per step and the ratio.
 
 Usage: python bench/rnn_packing.py --dataset beauty --models gru4rec,narm --batch-size 256 --steps 60 --rounds 5

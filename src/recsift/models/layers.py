@@ -237,7 +237,8 @@ def run_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Te
     """Outputs ``[B, L, hidden]`` of a batch-first RNN over right-padded inputs ``x [B, L, d]``.
 
     Rows shorter than ``L`` are run as a packed sequence, so no step is computed on padding
-    (Beauty's windows are ~6x more padding than items; 1.3-1.6x faster GRU4Rec steps there). Real
+    (Beauty's all-prefix batches are ~6x more positions than items, bench/results/padding.md; GRU4Rec
+    steps 1.32x faster there, bench/results/rnn_packing_beauty.md). Real
     positions get the same outputs as the padded run (a causal RNN never sees later padding);
     padding positions are 0 instead of the states the RNN would have carried through them."""
     n = x.size(1)

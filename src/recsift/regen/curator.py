@@ -293,7 +293,7 @@ def dr4sr_plus(train_set: TrainingSet, ctx: CurationContext, budget: Any, *, tar
     _no_budget("dr4sr_plus", budget)
     res = regenerate_dataset(train_set, ctx, **_regen_args(locals()))
     plus_args = dict(target=target, bilevel_epochs=bilevel_epochs, warmup_epochs=warmup_epochs, interval=interval,
-                     end_to_end=end_to_end, max_len=ctx.max_len, **({"tau_init": tau_init} if tau_init != 10.0 else {}))
+                     end_to_end=end_to_end, max_len=ctx.max_len, tau_init=tau_init)
     folder = None
     if res.folder is not None:
         folder = res.folder / f"plus-{hashlib.sha256(repr(sorted(plus_args.items())).encode()).hexdigest()[:12]}"

@@ -137,3 +137,19 @@ def test_a_pure_merge_writes_the_table_and_a_run_with_nothing_new_leaves_it(resu
     monkeypatch.setattr(sys, "argv", ["pruning_table.py", *main_args, "--resume"])
     pt.main()  # nothing new: the result (its date and list of commands) stays as it was
     assert (results / "pruning_table_synthetic.json").read_text() == before
+
+
+def test_routing_is_labelled_per_model_only_when_the_models_rows_differ():
+    """The gate's routing belongs to the scorer: one entry per curator and budget, unless the
+    retrained models' rows average different seeds; the footer lists the seeds the rows have."""
+    def r(model, seed, share):
+        return {**row(seed, "moe", 0.3, 0.5, model), "routing_share": {"core": share, "gru4rec": 1 - share}}
+
+    full = [row(s, "full", 1.0, 1.0, m) for m in ("gru4rec", "sasrec") for s in (0, 1)]
+    same = pt.summarise(full + [r(m, s, 0.6) for m in ("gru4rec", "sasrec") for s in (0, 1)], ("recall@20",))
+    md = pt.to_markdown(same, ("recall@20",), args(), seeds="0,1")
+    assert "): moe 0.3 core 0.60, gru4rec 0.40\n" in md + "\n" and "sasrec moe" not in md
+    differ = pt.summarise(full + [r("gru4rec", 0, 0.6), r("gru4rec", 1, 0.4), r("sasrec", 0, 0.6)], ("recall@20",))
+    md = pt.to_markdown(differ, ("recall@20",), args(seeds="0"), seeds="0,1")
+    assert "gru4rec moe 0.3 core 0.50, gru4rec 0.50; sasrec moe 0.3 core 0.60, gru4rec 0.40" in md
+    assert "\nseeds 0,1 (" in md

@@ -293,6 +293,19 @@ def test_pretrained_regenerator_reused_across_gamma_and_copies(small_split, tmp_
     assert len(calls) == 3 and len(list(tmp_path.glob("regenerator-*/weights.npz"))) == 2
 
 
+def test_dr4sr_plus_passes_its_temperature_to_the_personalizer(small_split, monkeypatch):
+    import recsift.regen.curator as rc
+
+    seen, real = [], rc.train_bilevel
+    monkeypatch.setattr(rc, "train_bilevel", lambda *a, **k: seen.append(a[4].tau_init) or real(*a, **k))
+    ts = small_split.training_set()
+    ctx = CurationContext(split=small_split, seed=0, max_len=20)
+    plus = dict(target="sasrec", bilevel_epochs=2, warmup_epochs=1, interval=3, **REGEN)
+    curate(ts, "dr4sr_plus", None, ctx, **plus)
+    curate(ts, "dr4sr_plus", None, ctx, tau_init=1.0, **plus)
+    assert seen == [10.0, 1.0]
+
+
 def test_dr4sr_plus_weights_cached_on_disk(small_split, tmp_path, monkeypatch):
     """With ``cache_dir`` DR4SR+'s weights are saved next to the regenerated set and read back by a
     fresh context without bi-level training; another target model trains its own."""

@@ -220,3 +220,16 @@ def test_a_probe_read_from_the_cache_keeps_its_training_seconds(tmp_path):
     again = second._memo[probe_cost_key(second.probe_key(ts))]
     assert again == {"seconds": entry["seconds"], "cached": True}
     assert cached_cost_seconds(second) == entry["seconds"]
+
+
+def test_probe_key_ignores_only_the_neutral_training_fields():
+    """Progress bars and the evaluation chunk size never change a probe: its cache key ignores
+    them (a run with --progress reuses the probe of one without), but not any other field."""
+    split = leave_one_out(generate(60, 20, seed=1).interactions)
+    ts = split.training_set("sequence")
+    base = TrainConfig(epochs=1, patience=None)
+    key = lambda cfg: CurationContext(split=split, seed=0, probe_config=cfg).probe_key(ts)  # noqa: E731
+    assert TrainConfig.NEUTRAL == {"progress", "eval_batch_size"}
+    assert key(base.model_copy(update={"progress": True, "eval_batch_size": 7})) == key(base)
+    for change in ({"epochs": 2}, {"pack": False}, {"batch_size": 128}):
+        assert key(base.model_copy(update=change)) != key(base), change

@@ -63,6 +63,17 @@ def test_rank_methods_agree_with_brute_force(t: int, seed: int) -> None:
         np.testing.assert_array_equal(got, expected, err_msg=method)
 
 
+@pytest.mark.parametrize("t", [1, 3])
+def test_blocked_comparison_counts(monkeypatch, t: int) -> None:
+    """The compare path counts in row blocks: blocks smaller than the chunk give the same ranks."""
+    from recsift.evaluate import ranking
+
+    monkeypatch.setattr(ranking, "_COMPARE_BLOCK_ELEMENTS", 64)  # 2 rows of 30 per block, last one short
+    scores, targets, valid = _tied_problem(7, t)
+    got = target_ranks(torch.from_numpy(scores), torch.from_numpy(targets), torch.from_numpy(valid), method="compare")
+    np.testing.assert_array_equal(got.numpy(), _brute_ranks(scores, targets, valid))
+
+
 def test_ranks_are_a_permutation_with_ties() -> None:
     # every item is a target of its row and all scores tie: ranks must be 1..N in target order
     n = 6
@@ -142,6 +153,22 @@ def test_mask_history() -> None:
     np.testing.assert_array_equal(table, before)  # the model's scores are not modified
     res = evaluate(_fixed_scores(cases, table), cases, ["mrr@5"], mask_history=False)
     assert res.per_case["mrr@5"].tolist() == [0.25, 0.2]
+
+
+def test_mask_history_leaves_torch_scores_as_they_were() -> None:
+    """History masking writes -inf into a contiguous score tensor in place and restores it; a
+    non-contiguous one (an expanded row) is copied. Both rank as the copied table does."""
+    row = torch.tensor([0.0, 0.9, 0.5, 0.5, 0.8, 0.1])
+    cases = EvalCases.from_lists([0, 1, 2], [[1, 4], [5, 1, 1], []], [[3], [5], [2]], n_items=5)
+    table = row.repeat(3, 1)
+    before = table.clone()
+    expected = [0.5, 0.2, 0.25]  # case 2 masks nothing: items 1, 4 and (pessimistic tie) 3 rank above item 2
+    res = evaluate(lambda b: table[b.user.min(): b.user.max() + 1], cases, ["mrr@5"], mask_history=True, batch_size=2)
+    assert res.per_case["mrr@5"].tolist() == pytest.approx(expected)
+    torch.testing.assert_close(table, before, rtol=0, atol=0)
+    res = evaluate(lambda b: row.expand(len(b), -1), cases, ["mrr@5"], mask_history=True)
+    assert res.per_case["mrr@5"].tolist() == pytest.approx(expected)
+    torch.testing.assert_close(row, before[0], rtol=0, atol=0)
 
 
 def test_sampled_candidates_hand_worked() -> None:
@@ -289,6 +316,10 @@ def test_nan_scores_psp_weights_and_bad_items() -> None:
     cases = EvalCases.from_lists([0], [[]], [[1]], n_items=3)
     with pytest.raises(DataFormatError, match="NaN"):
         evaluate(lambda b: np.array([[0.0, np.nan, 0.0, 0.0]]), cases)
+    with pytest.raises(DataFormatError, match="NaN"):  # beside both infinities (their row sum is NaN too)
+        evaluate(lambda b: np.array([[0.0, np.inf, -np.inf, np.nan]]), cases)
+    res = evaluate(lambda b: np.array([[0.0, -np.inf, np.inf, 1.0]]), cases, ["mrr@3"])  # no NaN: ranked
+    assert res.per_case["mrr@3"].tolist() == [1 / 3]
     with pytest.raises(ConfigError, match="item weights"):
         evaluate(lambda b: np.zeros((1, 4)), cases, ["psp@5"])
     with pytest.raises(DataFormatError, match=r"item_weights has shape \(3,\)"):

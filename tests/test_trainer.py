@@ -453,3 +453,29 @@ def test_an_interrupted_fit_resumes_from_its_checkpoint_to_the_same_result(tmp_p
     cfg = cfg.model_copy(update={"lr": 0.02})
     with pytest.raises(ConfigError, match="another run"):
         run(ckpt)
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "narm", "srgnn", "gcsan", "core", "fmlp", "dr4sr_gnn"])
+def test_length_sorted_scoring_equals_one_encoder_call(name):
+    """`SequenceTrainer.score` encodes histories sorted by length, a few cases per call, each call
+    trimmed to its longest history: the scores equal one call over the whole (padded) chunk, in
+    the cases' own order. Histories longer than max_len (cut to the last 10) and empty ones too."""
+    from recsift.models.registry import build_model
+
+    rng = np.random.default_rng(5)
+    n_items = 30
+    hists = [list(rng.integers(1, n_items + 1, n)) for n in rng.integers(0, 15, 40)]
+    cases = EvalCases.from_lists(np.arange(40), hists, [[1]] * 40, n_items=n_items)
+    torch.manual_seed(0)
+    model = build_model(name, n_items=n_items, max_len=10).eval()
+    if hasattr(model, "prepare_data"):
+        model.prepare_data(TrainingSet(SequenceSamples.all_prefixes(_store(n_items=n_items))))
+    tr = SequenceTrainer(model, TrainConfig(max_len=10))
+    seq = torch.from_numpy(cases.padded_histories(10, pad_left=model.pad_left))
+    lengths = torch.from_numpy(np.clip(cases.hist_lengths, 1, 10))
+    with torch.no_grad():
+        whole = model.logits(model(seq, lengths))  # one call, full max_len window, cases in order
+        tr.eval_rows = 3
+        sorted_calls = tr.score(cases)
+    assert whole.shape == (40, n_items + 1) and not whole.isnan().any()  # empty histories score too
+    torch.testing.assert_close(sorted_calls, whole, rtol=1e-5, atol=1e-5)

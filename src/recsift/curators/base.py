@@ -94,7 +94,7 @@ class CurationContext:
     def probe_key(self, train_set: TrainingSet) -> str:
         h = hashlib.sha256()
         h.update(fingerprint(train_set).encode())
-        h.update(f"{self.probe}|{sorted(self.probe_params.items())}|{self.probe_config.model_dump_json()}".encode())
+        h.update(f"{self.probe}|{sorted(self.probe_params.items())}|{self.probe_config.identity()}".encode())
         return h.hexdigest()[:16]
 
 

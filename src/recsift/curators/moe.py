@@ -36,7 +36,7 @@ def moe_scores(train_set: TrainingSet, ctx: CurationContext, *, experts: tuple[s
     fp = fingerprint(train_set)
     cfg = ctx.probe_config.model_copy(update={"epochs": expert_epochs, "patience": expert_patience,
                                               "seed": ctx.seed, "eval_every": 1})
-    ekey = f"experts|{fp}|{experts}|{cfg.model_dump_json()}"
+    ekey = f"experts|{fp}|{experts}|{cfg.identity()}"
     if ekey not in ctx._memo:
         ex, outs, cost = _cached_experts(ctx, train_set, experts, cfg, ekey)
         ctx._memo[ekey] = ex, outs

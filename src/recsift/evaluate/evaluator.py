@@ -24,7 +24,8 @@ them from the model's scores directly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,14 +210,35 @@ def _rank_batch(scores: torch.Tensor, batch: EvalCases,
         ranks = target_ranks(cs, zero, torch.ones((b, 1), dtype=torch.bool, device=device))
         return ranks.cpu().numpy(), np.ones(b, dtype=np.int64), batch.candidates[:, :1]
     s = scores[:, 1:]  # column 0 is padding: never ranked
-    if hist is not None:
-        s = s.clone()  # never write into the model's output
-        rows, cols = hist
-        s[rows, cols - 1] = float("-inf")
     _check_no_nan(s)
     tgt, valid = batch.padded_targets()
-    ranks = target_ranks(s, torch.from_numpy(tgt - 1).to(device), torch.from_numpy(valid).to(device))
+    with _masked(scores, hist) as s:
+        ranks = target_ranks(s[:, 1:], torch.from_numpy(tgt - 1).to(device), torch.from_numpy(valid).to(device))
     return ranks.cpu().numpy(), batch.n_targets.astype(np.int64), tgt
+
+
+@contextmanager
+def _masked(scores: torch.Tensor, hist: tuple[torch.Tensor, torch.Tensor] | None) -> Iterator[torch.Tensor]:
+    """``scores`` with the history cells ``hist`` (row, item id) set to ``-inf`` for the block.
+
+    The model's output is never changed: a contiguous tensor is masked in place and its saved
+    values are written back on exit (O(history) instead of copying the whole chunk of scores,
+    which cost more than the ranking); any other layout (an expanded row, a view) is copied."""
+    if hist is None:
+        yield scores
+        return
+    rows, cols = hist
+    if not scores.is_contiguous():
+        out = scores.clone()
+        out[rows, cols] = float("-inf")
+        yield out
+        return
+    saved = scores[rows, cols]
+    scores[rows, cols] = float("-inf")
+    try:
+        yield scores
+    finally:
+        scores[rows, cols] = saved  # duplicates in a history restore the same value
 
 
 def _history_coords(batch: EvalCases, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,7 +270,9 @@ def _as_scores(raw: Any, shape: tuple[int, int], device: torch.device) -> torch.
 
 
 def _check_no_nan(s: torch.Tensor) -> None:
-    if torch.isnan(s).any():
+    # a row sum is NaN if the row holds a NaN (or both infinities: then the exact test decides);
+    # one read of the scores instead of a boolean copy of them
+    if torch.isnan(s.sum(1)).any() and torch.isnan(s).any():
         rows = torch.isnan(s).any(dim=1).nonzero().flatten()[:5].tolist()
         raise DataFormatError(f"score_fn returned NaN scores (first affected rows of the chunk: {rows}); "
                               "NaN cannot be ranked — check the model for overflow or 0/0")

@@ -24,6 +24,8 @@ INVALID_RANK: int = 2**62
 # Scratch memory of the multi-target path: one int32 per score entry; rank at most this
 # many score entries at once.
 _BLOCK_ELEMENTS = 2**24
+# Scores compared per block on CPU (a boolean block of 1 MB stays in cache).
+_COMPARE_BLOCK_ELEMENTS = 2**20
 # Up to this many targets per row, one comparison pass per target beats bucketing.
 _COMPARE_MAX_TARGETS = 4
 
@@ -82,12 +84,28 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tenso
     safe = torch.where(valid, targets, torch.zeros_like(targets))
     tscores = scores.gather(1, safe)  # [B, T]
     if method == "compare" or (method == "auto" and t <= _COMPARE_MAX_TARGETS):
-        counts = torch.stack([(scores >= tscores[:, j : j + 1]).sum(1) for j in range(t)], dim=1)
+        counts = _count_at_least_compared(scores, tscores)
     else:
         counts = _count_at_least_bucketed(scores, tscores)
     if t > 1:
         counts -= _later_ties(tscores, valid)
     return torch.where(valid, counts, torch.full_like(counts, INVALID_RANK))
+
+
+def _count_at_least_compared(scores: torch.Tensor, tscores: torch.Tensor) -> torch.Tensor:
+    """``#{c : scores[b, c] >= tscores[b, j]}``, one comparison pass per target, in row blocks of
+    about `_COMPARE_BLOCK_ELEMENTS` scores so each boolean block is summed while still in cache
+    (in int32, which sums booleans faster than the default int64 on CPU); about 2x faster than
+    comparing and summing the whole chunk at once."""
+    b, n = scores.shape
+    counts = torch.empty((b, tscores.shape[1]), dtype=torch.long, device=scores.device)
+    step = b if scores.device.type != "cpu" else max(1, _COMPARE_BLOCK_ELEMENTS // max(n, 1))
+    dtype = torch.int32 if n < 2**31 else torch.long
+    for lo in range(0, b, step):
+        blk, ts = scores[lo: lo + step], tscores[lo: lo + step]
+        for j in range(ts.shape[1]):
+            counts[lo: lo + step, j] = (blk >= ts[:, j: j + 1]).sum(1, dtype=dtype)
+    return counts
 
 
 def _count_at_least_bucketed(scores: torch.Tensor, tscores: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import SequentialRecommender
-from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, dropout, packed_causal_mask
+from .layers import (Dropout, TransformerEncoder, causal_padding_mask, check_length, dropout, packed_causal_mask,
+                     position_vectors)
 from .registry import register_model
 
 
@@ -93,14 +94,15 @@ class CORE(SequentialRecommender):
         if self.dnn_type == "ave":
             return torch.zeros_like(seq, dtype=x.dtype)
         check_length(seq, self.max_len, "core")
-        pos = self.position_embedding.weight[: seq.size(1)] if positions is None else self.position_embedding(positions)
+        pos = position_vectors(self.position_embedding, seq, positions)
         h = self.dropout(self.LayerNorm(x + pos))
         mask = causal_padding_mask(seq) if allowed is None else allowed
         return self.fn(self.trm_encoder(h, mask)).squeeze(-1)
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.sess_dropout(self.item_embedding(seq))
-        alpha = self._scores(seq, x).masked_fill(seq == 0, float("-inf")).softmax(-1)
+        # an empty history (all padding) pools nothing: weights 0, not the NaN of an all -inf softmax
+        alpha = self._scores(seq, x).masked_fill(seq == 0, float("-inf")).softmax(-1).nan_to_num(0.0)
         return F.normalize(torch.bmm(alpha.unsqueeze(1), x).squeeze(1), dim=-1)
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

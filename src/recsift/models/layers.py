@@ -25,6 +25,9 @@ otherwise); the models that use it say so in their own docstrings.
 * :func:`causal_padding_mask`: RecBole's ``SequentialRecommender.get_attention_mask(item_seq)``
   (``recbole/model/abstract_recommender.py``, uni-directional) as booleans instead of an
   additive 0 / -10000 mask.
+* :func:`packed_causal_mask` / :func:`position_vectors`: recsift's packed rows (several
+  windows per row, positions restarting at each; SASRec, CORE) -- attention stays inside a
+  window, and each window gets the position embeddings it would have alone.
 * :func:`init_normal_`: the ``_init_weights`` of RecBole's SASRec / GCSAN / BERT4Rec
   (BERT's init), applied with ``module.apply``.
 * :func:`run_rnn`: a batch-first RNN over right-padded rows, as a packed sequence when their
@@ -277,5 +280,13 @@ def check_length(seq: torch.Tensor, max_len: int, model: str) -> None:
                           f"build the model with max_len >= {seq.size(1)} or cut the sequences")
 
 
+def position_vectors(table: nn.Embedding, seq: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    """Absolute position embeddings for ``seq [B, L]``: rows ``0..L-1`` of ``table`` (``[L, d]``,
+    broadcast over the batch), or ``table(positions)`` (``[B, L, d]``) for packed rows, where
+    positions restart at every window."""
+    return table.weight[: seq.size(1)] if positions is None else table(positions)
+
+
 __all__ = ["ACTIVATIONS", "Dropout", "FeedForward", "MultiHeadAttention", "TransformerEncoder",
-           "causal_padding_mask", "check_length", "dropout", "init_normal_", "packed_causal_mask", "run_rnn", "use_fast_dropout"]
+           "causal_padding_mask", "check_length", "dropout", "init_normal_", "packed_causal_mask", "position_vectors", "run_rnn",
+           "use_fast_dropout"]

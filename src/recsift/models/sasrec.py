@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from .base import SequentialRecommender
-from .layers import Dropout, TransformerEncoder, causal_padding_mask, check_length, init_normal_, packed_causal_mask
+from .layers import (Dropout, TransformerEncoder, causal_padding_mask, check_length, init_normal_, packed_causal_mask,
+                     position_vectors)
 from .registry import register_model
 
 
@@ -63,7 +64,7 @@ class SASRec(SequentialRecommender):
 
     def _embed(self, seq: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         check_length(seq, self.max_len, self.name)
-        pos = self.position_embedding.weight[: seq.size(1)] if positions is None else self.position_embedding(positions)
+        pos = position_vectors(self.position_embedding, seq, positions)
         return self.dropout(self.LayerNorm(self._items(seq) + pos))
 
     def forward_all(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Training configuration: typed, range-checked, unknown keys rejected (pydantic)."""
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -38,6 +39,15 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
     eval_batch_size: int | None = Field(None, ge=1, description="evaluation cases per chunk (None = memory-based)")
     progress: bool = Field(False, description="show progress bars")
+
+    #: fields that never change what is trained: runs and caches that differ only in these are the same
+    NEUTRAL: ClassVar[frozenset[str]] = frozenset({"progress", "eval_batch_size"})
+
+    def identity(self) -> str:
+        """Canonical JSON of the fields that decide what is trained (all but `NEUTRAL`): the part of
+        a cache or checkpoint key that comes from the config."""
+        return json.dumps({k: v for k, v in self.model_dump(mode="json").items() if k not in self.NEUTRAL},
+                          sort_keys=True)
 
     @field_validator("valid_metric")
     @classmethod

@@ -229,11 +229,32 @@ class SequenceTrainer(Trainer):
             h = self._represent(b)
             yield b.sample_idx, self.model.logits(h), b.targets, h
 
+    #: cases per encoder call when scoring; right-padded histories are sorted by length first so
+    #: each call pads only to its own longest history (see `encode_histories`)
+    eval_rows: int = 512
+
     def score(self, cases: EvalCases) -> torch.Tensor:
         m = self.model
         seq = cases.padded_histories(self.config.max_len, pad_left=m.pad_left)
         lengths = np.clip(cases.hist_lengths, 1, self.config.max_len)
-        if not m.pad_left:
-            seq = seq[:, : int(lengths.max())]
-        h = m(torch.from_numpy(seq).to(self.device), torch.from_numpy(lengths).to(self.device))
-        return m.logits(h)
+        return m.logits(self.encode_histories(seq, lengths))
+
+    def encode_histories(self, seq: np.ndarray, lengths: np.ndarray) -> torch.Tensor:
+        """Sequence representations of padded histories ``[B, max_len]``, in their order.
+
+        A right-padded model sees the histories sorted by length, `eval_rows` at a time, each
+        call trimmed to its longest history: on short-session data most of a chunk's
+        ``max_len`` columns are padding, which the encoder would otherwise process (trailing
+        padding never changes a right-padded model's output at the last real position).
+        Left-padded models (FMLP-Rec's filter spans the whole window) get the full window.
+        """
+        m, t = self.model, (lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device))
+        if m.pad_left:
+            return m(t(seq), t(lengths))
+        order = np.argsort(lengths, kind="stable")
+        parts = [m(t(seq[idx, : int(lengths[idx].max())]), t(lengths[idx]))
+                 for idx in np.array_split(order, max(1, -(-len(order) // self.eval_rows)))]
+        h = torch.cat(parts)
+        out = torch.empty_like(h)
+        out[t(order)] = h
+        return out

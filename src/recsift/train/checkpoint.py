@@ -29,6 +29,7 @@ from ..utils.io import write_atomic
 
 log = logging.getLogger(__name__)
 
+
 class RunCheckpoint:
     """The checkpoint file of one `Trainer.fit` run: ``save`` after each epoch, ``restore`` on start."""
 
@@ -79,7 +80,8 @@ def _arrays(train: TrainingSet) -> list[np.ndarray]:
 def fingerprint(config: Any, model: torch.nn.Module, train: TrainingSet) -> str:
     """Digest of what makes two ``fit`` calls the same run (config, model shapes, data, weights)."""
     h = hashlib.sha256()
-    cfg = config.identity()  # a run may resume with other values of the neutral fields (progress bars)
+    # a run may resume with other values of the neutral fields (progress bars)
+    cfg = {k: v for k, v in config.model_dump().items() if k not in type(config).NEUTRAL}
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
     h.update(json.dumps([cfg, type(model).__qualname__, shapes], sort_keys=True, default=str).encode())
     for a in [*_arrays(train), train.weights]:

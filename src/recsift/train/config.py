@@ -1,7 +1,6 @@
 """Training configuration: typed, range-checked, unknown keys rejected (pydantic)."""
 from __future__ import annotations
 
-import json
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -44,10 +43,10 @@ class TrainConfig(BaseModel):
     NEUTRAL: ClassVar[frozenset[str]] = frozenset({"progress", "eval_batch_size"})
 
     def identity(self) -> str:
-        """Canonical JSON of the fields that decide what is trained (all but `NEUTRAL`): the part of
-        a cache or checkpoint key that comes from the config."""
-        return json.dumps({k: v for k, v in self.model_dump(mode="json").items() if k not in self.NEUTRAL},
-                          sort_keys=True)
+        """JSON of the config with the `NEUTRAL` fields at their defaults: the part of a probe or
+        expert cache key that comes from the config (equal to ``model_dump_json()`` for configs
+        that leave them at their defaults, so keys written before this method stay valid)."""
+        return self.model_copy(update={f: type(self).model_fields[f].default for f in self.NEUTRAL}).model_dump_json()
 
     @field_validator("valid_metric")
     @classmethod

@@ -209,11 +209,10 @@ def _rank_batch(scores: torch.Tensor, batch: EvalCases,
         zero = torch.zeros((b, 1), dtype=torch.long, device=device)
         ranks = target_ranks(cs, zero, torch.ones((b, 1), dtype=torch.bool, device=device))
         return ranks.cpu().numpy(), np.ones(b, dtype=np.int64), batch.candidates[:, :1]
-    s = scores[:, 1:]  # column 0 is padding: never ranked
-    _check_no_nan(s)
+    _check_no_nan(scores[:, 1:])  # column 0 is padding: never ranked
     tgt, valid = batch.padded_targets()
-    with _masked(scores, hist) as s:
-        ranks = target_ranks(s[:, 1:], torch.from_numpy(tgt - 1).to(device), torch.from_numpy(valid).to(device))
+    with _masked(scores, hist) as masked:
+        ranks = target_ranks(masked[:, 1:], torch.from_numpy(tgt - 1).to(device), torch.from_numpy(valid).to(device))
     return ranks.cpu().numpy(), batch.n_targets.astype(np.int64), tgt
 
 

@@ -70,6 +70,9 @@ def main() -> None:
                     help="comma-separated result names (e.g. pruning_table_yoochoose-100k) whose rows are copied "
                          "instead of rerun where the settings that row depends on match (runs are deterministic "
                          "per seed; random and full rows ignore probe and expert settings)")
+    ap.add_argument("--no-full", action="store_true",
+                    help="skip the full-data reference retrains (a --suffix run whose rows are merged with --reuse "
+                         "into a table that has them; without them this run's own table has no '%% of full')")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md of an earlier run from its .json")
     ap.add_argument("--cache-dir", default=None,
                     help="folder for probe outputs and MoE experts (keyed by data, seed and settings): a later run "
@@ -103,7 +106,7 @@ def main() -> None:
         ctx = CurationContext(split=split, seed=seed, cache_dir=Path(a.cache_dir) if a.cache_dir else None,
                               probe_config=TrainConfig(
             epochs=a.probe_epochs, patience=None, seed=seed, batch_size=a.batch_size, lr=a.lr))
-        sets = {("full", 1.0): (full, 0.0)}
+        sets = {} if a.no_full else {("full", 1.0): (full, 0.0)}
         for cname in a.curators.split(","):
             method, params, *over = CURATORS.get(cname, (cname, {}))  # other names: a curator or a score
             cctx = replace(ctx, **over[0]) if over else ctx  # shares ctx's memo: experts and probes are reused
@@ -240,7 +243,8 @@ def summarise(rows: list[dict], metrics: tuple[str, ...]) -> list[dict]:
     for (model, cur, b), g in df.groupby(["model", "curator", "budget"], sort=False):
         r = {"model": model, "curator": cur, "budget": b, "n_seeds": len(g), "kept": int(g.kept.mean())}
         for m in metrics:
-            ret = g[m].to_numpy() / full.loc[[(model, s) for s in g.seed], m].to_numpy()
+            # NaN where a seed has no full-data row (a --no-full run): "% of full" then shows "-"
+            ret = g[m].to_numpy() / full[m].reindex([(model, s) for s in g.seed]).to_numpy()
             r[m] = float(g[m].mean())
             r[f"{m}_std"] = float(g[m].std(ddof=1)) if len(g) > 1 else 0.0
             r[f"{m}_retained"] = float(ret.mean())
@@ -260,7 +264,8 @@ def versus_random(table: list[dict], metric: str) -> list[dict]:
     out = []
     for r in table:
         base = rnd.get((r["model"], r["budget"]))
-        if r["curator"] in ("random", "full") or base is None or r["n_seeds"] < 2:
+        if r["curator"] in ("random", "full") or base is None or r["n_seeds"] < 2 or not np.isfinite(
+                r[f"{metric}_retained"] - base[f"{metric}_retained"]):
             continue
         diff = r[f"{metric}_retained"] - base[f"{metric}_retained"]
         se = float(np.hypot(r[f"{metric}_retained_se"], base[f"{metric}_retained_se"]))
@@ -274,8 +279,9 @@ def to_markdown(table: list[dict], metrics: tuple[str, ...], a, seeds: str) -> s
     head = "| model | curator | keep | samples | seeds | " + " | ".join(f"{m} (mean ± std) | % of full ± se" for m in metrics) + " |"
     lines = [head, "|" + "---|" * (5 + 2 * len(metrics))]
     for r in table:
-        cells = " | ".join(f"{100 * r[m]:.2f} ± {100 * r[m + '_std']:.2f} | {100 * r[m + '_retained']:.1f} ± "
-                           f"{100 * r[m + '_retained_se']:.1f}" for m in metrics)
+        cells = " | ".join(f"{100 * r[m]:.2f} ± {100 * r[m + '_std']:.2f} | " + (
+            f"{100 * r[m + '_retained']:.1f} ± {100 * r[m + '_retained_se']:.1f}"
+            if np.isfinite(r[m + '_retained']) else "-") for m in metrics)
         lines.append(f"| {r['model']} | {r['curator']} | {r['budget']:g} | {r['kept']:,} | {r['n_seeds']} | {cells} |")
     # the routing belongs to the scorer, not to the retrained model: one entry per curator and budget,
     # unless the models' rows average different seeds (then one per model)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -55,6 +56,19 @@ def test_summary_is_the_per_seed_ratio_to_full():
     assert rnd["recall@20_retained"] == pytest.approx(0.625)
     assert rnd["recall@20_retained_se"] == pytest.approx(0.125)
     assert table["full"]["recall@20_retained"] == pytest.approx(1.0)
+
+
+def test_rows_without_a_full_reference_show_no_ratio():
+    """A --no-full run has no full-data rows: its "% of full" cells read "-" and it has no line
+    against Random, instead of a KeyError or a NaN in the table."""
+    rows = [row(0, "random", 0.5, 0.25), row(1, "random", 0.5, 0.30), row(0, "el2n", 0.5, 0.1),
+            row(1, "el2n", 0.5, 0.2), row(0, "full", 1.0, 0.5)]  # seed 1 has no full row
+    table = {r["curator"]: r for r in pt.summarise(rows[:4], ("recall@20",))}
+    assert np.isnan(table["random"]["recall@20_retained"])
+    md = pt.to_markdown(list(table.values()), ("recall@20",), args(), seeds="0,1")
+    assert "| gru4rec | el2n | 0.5 | 10 | 2 | 15.00 ± 7.07 | - |" in md and "Against Random" not in md
+    part = {r["curator"]: r for r in pt.summarise(rows, ("recall@20",))}
+    assert np.isnan(part["el2n"]["recall@20_retained"])  # one seed without a reference: no mean
 
 
 def test_resume_keeps_rows_and_refuses_other_settings(results):

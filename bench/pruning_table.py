@@ -264,10 +264,11 @@ def versus_random(table: list[dict], metric: str) -> list[dict]:
     out = []
     for r in table:
         base = rnd.get((r["model"], r["budget"]))
-        if r["curator"] in ("random", "full") or base is None or r["n_seeds"] < 2 or not np.isfinite(
-                r[f"{metric}_retained"] - base[f"{metric}_retained"]):
+        if r["curator"] in ("random", "full") or base is None or r["n_seeds"] < 2:
             continue
         diff = r[f"{metric}_retained"] - base[f"{metric}_retained"]
+        if not np.isfinite(diff):  # a side without its full-data reference (--no-full)
+            continue
         se = float(np.hypot(r[f"{metric}_retained_se"], base[f"{metric}_retained_se"]))
         out.append({"model": r["model"], "curator": r["curator"], "budget": r["budget"], "diff": diff,
                     "z": diff / se if se > 0 else float("nan"), "n_seeds": min(r["n_seeds"], base["n_seeds"])})

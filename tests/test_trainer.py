@@ -361,6 +361,22 @@ def test_trainer_learns_and_restores_best_epoch():
     assert all("train_seconds" in e for e in hist.epochs)
 
 
+
+def test_patience_counts_validations_not_epochs():
+    # a learning rate below float32 resolution: the model never changes, so only the first
+    # validation improves; with eval_every=2 and patience=2 the validations after epochs 1, 3, 5
+    # leave 2 without improvement, and training stops after epoch 5 (6 epochs, not 3)
+    seqs = [list(range(s, s + 6)) for s in range(1, 20)]
+    store = SequenceStore.from_lists(seqs, 25)
+    ts = TrainingSet(SequenceSamples.all_prefixes(store))
+    valid = EvalCases.from_lists(np.arange(2), [[3, 4], [7, 8]], [[5], [9]], 25)
+    torch.manual_seed(0)
+    tr = SequenceTrainer(TinyGRU(25), TrainConfig(epochs=20, batch_size=32, lr=1e-15, patience=2, eval_every=2,
+                                                  valid_metric="mrr@5", metrics=("mrr@5",), seed=0))
+    hist = tr.fit(ts, valid, mask_history=False)
+    assert hist.stopped_early and len(hist.epochs) == 6 and hist.best_epoch == 1
+    assert ["valid" in e for e in hist.epochs] == [False, True] * 3
+
 def test_adam_is_fused_on_cpu_and_matches_the_default_update():
     from recsift.train.optim import adam, fused_supported
 

@@ -28,7 +28,8 @@ class TrainConfig(BaseModel):
     pack: bool | None = Field(None, description="all-prefix: pack several short windows into one row (block-diagonal "
                               "causal attention; models with packable=True: SASRec, CORE, dr4sr_gnn); None = on for those models")
     max_len: int = Field(50, ge=1, description="longest input sequence")
-    patience: int | None = Field(10, ge=1, description="epochs without valid improvement before stopping; None = never")
+    patience: int | None = Field(10, ge=1, description="validations without improvement before stopping (epochs when "
+                                     "eval_every = 1, as in RecBole's stopping_step); None = never")
     valid_metric: str = Field("ndcg@10", description="early-stopping metric on the validation cases")
     metrics: tuple[str, ...] = Field(("recall@10", "ndcg@10", "mrr@10", "recall@20", "ndcg@20", "mrr@20"),
                                      description="metrics reported on valid and test")

@@ -4,8 +4,9 @@ Usage:
   python bench/train_speed.py --dataset ml-100k --models gru4rec,narm,sasrec,srgnn --epochs 3
   python bench/train_speed.py --synthetic 1000000 --n-items 50000 --models gru4rec,sasrec --epochs 1
   python bench/train_speed.py --dataset beauty --models sasrec --layouts auto --pack off,on --batch-size 256 --loss bce
-Each (model, layout, dynamics on/off, packing) runs in a fresh subprocess, so peak RSS is its own;
-runs with and without dynamics (or packing) are interleaved (``--rounds`` rounds). Validation is skipped (timings are training only).
+  python bench/train_speed.py --dataset ml-100k --models gru4rec,sasrec --layouts auto --ce fused,unfused --dynamics
+Each (model, layout, dynamics on/off, packing, cross-entropy) runs in a fresh subprocess, so peak RSS is its own;
+runs with and without dynamics (or packing, or the fused cross-entropy) are interleaved (``--rounds`` rounds). Validation is skipped (timings are training only).
 """
 from __future__ import annotations
 
@@ -46,8 +47,10 @@ model = build_model(args["model"], n_items=split.n_items, max_len=50)
 tr = trainer_for(model, cfg)
 fused = {"eager": False, "fused": True}.get(args["dynamics"])  # "on": the library's default (auto)
 rec = DynamicsRecorder(len(ts), fused=fused) if args["dynamics"] != "off" else None
+c0 = time.process_time()
 hist = tr.fit(ts, None, mask_history=False, recorder=rec)
-print(json.dumps({**args, "n_samples": len(ts), "n_items": split.n_items, "data_seconds": t_data,
+cpu = (time.process_time() - c0) / len(hist.epochs)
+print(json.dumps({**args, "n_samples": len(ts), "n_items": split.n_items, "data_seconds": t_data, "cpu_seconds_per_epoch": cpu,
                   "epoch_seconds": [e["train_seconds"] for e in hist.epochs], "layout_used": tr.layout,
                   "peak_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads(),
                   "fused_stats": None if rec is None else rec.fused}))
@@ -55,7 +58,10 @@ print(json.dumps({**args, "n_samples": len(ts), "n_items": split.n_items, "data_
 
 
 def run(cfg: dict) -> dict:
-    r = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True)
+    env = dict(os.environ)
+    if cfg["ce"] != "default":  # the fused cross-entropy (recsift.train.fused_ce) forced on or off
+        env["RECSIFT_FUSED_CE"] = {"fused": "1", "unfused": "0"}[cfg["ce"]]
+    r = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise SystemExit(f"run {cfg} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -64,7 +70,7 @@ def run(cfg: dict) -> dict:
 def ratio_lines(groups: dict[tuple, list[dict]], axis: int, ref: str, title: str, label: str,
                 ref_over: bool = False) -> str:
     """Per-round ratios of s/epoch between the variants on one ``axis`` of the group key
-    (2 = dynamics, 3 = packing): every variant over the ``ref`` variant, or ``ref`` over every
+    (2 = dynamics, 3 = packing, 4 = cross-entropy): every variant over the ``ref`` variant, or ``ref`` over every
     variant with ``ref_over`` (a speed-up); median and min-max of the rounds."""
     out = []
     for key, rs in groups.items():
@@ -73,7 +79,9 @@ def ratio_lines(groups: dict[tuple, list[dict]], axis: int, ref: str, title: str
             continue
         ratios = sorted(a["median_epoch_seconds"] / b["median_epoch_seconds"]
                         for a, b in (zip(base, rs) if ref_over else zip(rs, base)))
-        out.append(f"* {key[0]} {key[1]}, {label} {key[axis]}: {statistics.median(ratios):.3f}x "
+        ctx = "".join(f", {name} {key[i]}" for i, name in ((2, "recorder"), (3, "packing"), (4, "cross-entropy"))
+                      if i != axis and i < len(key) and key[i] not in ("off", "default"))
+        out.append(f"* {key[0]} {key[1]}{ctx}, {label} {key[axis]}: {statistics.median(ratios):.3f}x "
                    f"[{ratios[0]:.3f}-{ratios[-1]:.3f}]")
     return f"\n{title}; median of the per-round ratios, min-max in brackets):\n\n" + "\n".join(out) + "\n" if out else ""
 
@@ -97,6 +105,13 @@ def main() -> None:
     ap.add_argument("--pack", default="default",
                     help="comma-separated all-prefix packing variants: default (the library's: on for packable "
                          "models), on, off; with several, the speed-up of on over off is reported")
+    ap.add_argument("--ce", default="default",
+                    help="comma-separated cross-entropy variants: default (the library's: fused on CPU), fused, "
+                         "unfused (logits, log-softmax and their gradients as batch-sized tensors); with both, the "
+                         "speed-up of fused over unfused is reported")
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="what the ratios compare: wall-clock s/epoch, or the process's CPU seconds per epoch (with "
+                         "RECSIFT_THREADS=1, far less sensitive than wall time to other jobs on the machine)")
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--loss", default=None, help="ce, bpr or bce (default: the model's)")
     ap.add_argument("--name", default=None, help="result file name (default train_speed_<dataset>)")
@@ -105,34 +120,41 @@ def main() -> None:
     for model in args.models.split(","):
         for layout in args.layouts.split(","):
             variants = ["off", *args.stats.split(",")] if args.dynamics else ["off"]
-            packs = args.pack.split(",")
-            for rnd, dyn, pack in [(i, d, p) for i in range(args.rounds) for d in variants for p in packs]:
+            packs, ces = args.pack.split(","), args.ce.split(",")
+            for rnd, dyn, pack, ce in [(i, d, p, c) for i in range(args.rounds) for d in variants for p in packs
+                                       for c in ces]:
                 cfg = {"model": model, "layout": layout, "dynamics": dyn, "epochs": args.epochs,
                        "dataset": args.dataset, "data_dir": args.data_dir, "synthetic": args.synthetic,
                        "n_items": args.n_items, "round": rnd, "pack": pack, "batch_size": args.batch_size,
-                       "loss": args.loss}
+                       "loss": args.loss, "ce": ce}
                 try:
                     r = run(cfg)
                 except SystemExit as e:
                     if "not causal" in str(e):
                         continue
                     raise
-                r["median_epoch_seconds"] = statistics.median(r["epoch_seconds"])
+                r["median_epoch_seconds"] = (statistics.median(r["epoch_seconds"]) if args.timer == "wall"
+                                             else r["cpu_seconds_per_epoch"])
                 rows.append(r)
-                print(json.dumps({k: r[k] for k in ("model", "layout_used", "dynamics", "pack", "median_epoch_seconds",
-                                                    "peak_rss_mb", "n_samples")}))
+                print(json.dumps({k: r[k] for k in ("model", "layout_used", "dynamics", "pack", "ce",
+                                                    "median_epoch_seconds", "peak_rss_mb", "n_samples")}))
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["model"], r["layout_used"], r["dynamics"], r.get("pack", "default")), []).append(r)
-    md = (f"Batch {args.batch_size}, loss {args.loss or 'model default'}.\n\n"
-          "| model | layout | dynamics | packing | samples | items | rounds | s/epoch (median) | peak RSS MB |\n"
-          "|---|---|---|---|---|---|---|---|---|\n")
-    for (m, lay, dyn, pack), rs in groups.items():
+        groups.setdefault((r["model"], r["layout_used"], r["dynamics"], r.get("pack", "default"),
+                           r.get("ce", "default")), []).append(r)
+    md = (f"Batch {args.batch_size}, loss {args.loss or 'model default'}; ratios compare "
+          f"{'wall-clock' if args.timer == 'wall' else 'CPU'} seconds per epoch.\n\n"
+          "| model | layout | dynamics | packing | cross-entropy | samples | items | rounds | s/epoch (median) | "
+          "CPU s/epoch (median) | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    for (m, lay, dyn, pack, ce), rs in groups.items():
         secs = statistics.median(s for r in rs for s in r["epoch_seconds"])
-        md += (f"| {m} | {lay} | {dyn} | {pack} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
-               f"{len(rs)} | {secs:.2f} | {max(r['peak_rss_mb'] for r in rs):.0f} |\n")
+        cpu = statistics.median(r["cpu_seconds_per_epoch"] for r in rs)
+        md += (f"| {m} | {lay} | {dyn} | {pack} | {ce} | {rs[0]['n_samples']:,} | {rs[0]['n_items']:,} | "
+               f"{len(rs)} | {secs:.2f} | {cpu:.2f} | {max(r['peak_rss_mb'] for r in rs):.0f} |\n")
     md += ratio_lines(groups, 2, "off", "Dynamics overhead (s/epoch with recorder / without", "recorder")
     md += ratio_lines(groups, 3, "off", "Packing speed-up (s/epoch unpacked / packed", "packing", ref_over=True)
+    md += ratio_lines(groups, 4, "unfused", "Fused cross-entropy speed-up (s/epoch unfused / fused", "cross-entropy",
+                      ref_over=True)
     name = args.name or (f"train_speed_synthetic{args.synthetic}" if args.synthetic else f"train_speed_{args.dataset}")
     write_result(name, {"rows": rows}, md)
     print(md)

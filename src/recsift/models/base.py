@@ -67,9 +67,15 @@ class SequentialRecommender(nn.Module):
         """Item table the representations are scored against ([n_items + 1, d])."""
         return self.item_embedding.weight
 
+    def output_matrix(self) -> torch.Tensor:
+        """``W`` with ``logits(h) = h @ W.T`` ([n_items + 1, d]; the item table by default, CORE
+        normalises it): what the trainer's fused cross-entropy multiplies by. A model whose scores
+        are not a product with one matrix overrides `logits` instead, and trains on the unfused path."""
+        return self.output_embedding()
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Scores of all items for representations ``h`` (``[..., d]`` -> ``[..., n_items + 1]``)."""
-        return h @ self.output_embedding().t()
+        return h @ self.output_matrix().t()
 
     def score_items(self, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of chosen items: ``h [M, d]``, ``items [M, k]`` -> ``[M, k]`` (for sampled-negative losses)."""

@@ -124,9 +124,11 @@ class CORE(SequentialRecommender):
         """The L2-normalised item table (no item dropout)."""
         return F.normalize(self.item_embedding.weight, dim=-1)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
+    def output_matrix(self) -> torch.Tensor:
+        """Training and evaluation logits: cosine similarity over ``temperature``, with item dropout
+        on the (unnormalised) table in training."""
         w = dropout(self.item_embedding.weight, self.item_dropout_prob, self.training)
-        return h @ F.normalize(w, dim=-1).t() / self.temperature
+        return F.normalize(w, dim=-1) / self.temperature
 
     def grand_scale(self, h: torch.Tensor) -> torch.Tensor:
         return h.norm(dim=-1) / self.temperature

@@ -41,7 +41,7 @@ CHUNK_ELEMENTS = 1 << 20  # rows per pass on CPU: a [rows, |I|] float32 block of
 @torch.no_grad()
 def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | None = None,
                      grad_scale: torch.Tensor | None = None, *, pessimistic_rank: bool = False,
-                     fused: bool = False) -> dict[str, torch.Tensor]:
+                     fused: bool = False, p: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-row loss, p_target, AUM margins, target-free margin, EL2N, GraNd and entropy.
 
     ``logits`` is ``[M, n_items + 1]`` (column 0 = padding, excluded); ``logp`` is its masked
@@ -53,6 +53,8 @@ def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Te
     On CPU the rows are processed in cache-sized blocks (about 2x faster than whole batches
     of all-prefix logits, which are read six times). ``fused`` computes the passes over the
     items with one compiled kernel (see `fused_stats_enabled`); same values to float rounding.
+    ``p = exp(logp)``, when the caller has it (the fused cross-entropy does), saves the eager
+    path one pass.
     """
     rows = max(16, CHUNK_ELEMENTS // max(1, logits.shape[1]))
     if logits.device.type == "cpu" and logits.shape[0] > rows:
@@ -60,9 +62,9 @@ def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Te
             return None if t is None else t[s: s + rows]
 
         parts = [_stats(logits[s: s + rows], targets[s: s + rows], part(logp, s), part(grad_scale, s), pessimistic_rank,
-                        fused) for s in range(0, logits.shape[0], rows)]
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    return _stats(logits, targets, logp, grad_scale, pessimistic_rank, fused)
+                        fused, part(p, s)) for s in range(0, logits.shape[0], rows)]
+        return {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
+    return _stats(logits, targets, logp, grad_scale, pessimistic_rank, fused, p)
 
 
 def top2_values(x: torch.Tensor, block: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,12 +97,13 @@ def _top2_masked(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return v1, torch.where(cols[None, :] == i1[:, None], float("-inf"), x).amax(1)
 
 
-def _row_stats(logp: torch.Tensor, targets: torch.Tensor, top2=top2_values) -> tuple[torch.Tensor, ...]:
+def _row_stats(logp: torch.Tensor, targets: torch.Tensor, top2=top2_values,
+               p: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """The passes over ``[M, |I|]``: exp, the top 2 log-probabilities, the p·p and p·log p row
     sums and the count of items above the target (on log-probabilities, so the target never
     counts itself). The count sums in int32, about 1.5x faster on CPU than the default int64 sum
     (``vecdot`` for the row sums measured the same as a product then ``sum``)."""
-    p = logp.exp()
+    p = logp.exp() if p is None else p
     logp_y = logp.gather(1, targets.view(-1, 1)).squeeze(1)
     v1, v2 = top2(logp)  # the padding's -inf is never in the top 2 of a row with two items
     return (logp_y, v1, v2, torch.linalg.vecdot(p, p), -torch.linalg.vecdot(p[:, 1:], logp[:, 1:]),
@@ -136,25 +139,27 @@ def _fused_row_stats():
     return _FUSED["fn"]
 
 
-def _row_passes(logp: torch.Tensor, targets: torch.Tensor, fused: bool) -> tuple[torch.Tensor, ...]:
+def _row_passes(logp: torch.Tensor, targets: torch.Tensor, fused: bool,
+                p: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     if fused and not _FUSED.get("failed"):
         try:
             return _fused_row_stats()(logp, targets)
         except Exception as exc:  # no compiler, unsupported platform: the eager passes give the same values
             _FUSED["failed"] = True
             log.warning("compiling the dynamics statistics failed (%s); using the eager version", exc)
-    return _row_stats(logp, targets)
+    return _row_stats(logp, targets, p=p)
 
 
 def _stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Tensor | None,
-           grad_scale: torch.Tensor | None, pessimistic_rank: bool, fused: bool = False) -> dict[str, torch.Tensor]:
+           grad_scale: torch.Tensor | None, pessimistic_rank: bool, fused: bool = False,
+           p: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     # Full-width, contiguous arrays (column 0 = padding, log-probability -inf): exp, the top 2,
     # the p·p and p·log p row sums and the rank count are the only passes over [M, |I|]. Logit
     # differences within a row equal log-probability differences, so the AUM logit margin
     # needs no pass over the logits.
     z = logits.detach().float()
     logp = masked_log_softmax(z) if logp is None else logp.detach().float()
-    logp_y, v1, v2, pp, entropy, n_above = _row_passes(logp, targets, fused)
+    logp_y, v1, v2, pp, entropy, n_above = _row_passes(logp, targets, fused, p)
     p_y = logp_y.exp()
     best_other = torch.where(n_above == 0, v2, v1)  # the target holds the maximum (ties in its favour)
     p1, p2 = v1.exp(), v2.exp()
@@ -215,9 +220,19 @@ class DynamicsRecorder:
         ``logits`` is ``[M, n_items + 1]`` (column 0 = padding); ``logp``, the log-softmax over
         items with padding excluded, is passed by the trainer when its loss computed it already.
         """
+        self.fold(epoch, sample_idx, self.stats(logits, targets, grad_scale, logp))
+
+    @torch.no_grad()
+    def stats(self, logits: torch.Tensor, targets: torch.Tensor, grad_scale: torch.Tensor | None = None,
+              logp: torch.Tensor | None = None, p: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The per-sample values of a batch or chunk, to `fold` in later (``p = exp(logp)`` optional)."""
         if self.fused is None:
             self.fused = fused_stats_enabled(self.n, logits.shape[1] - 1, logits.device)
-        vals = per_sample_stats(logits, targets, logp, grad_scale, fused=self.fused)
+        return per_sample_stats(logits, targets, logp, grad_scale, fused=self.fused, p=None if self.fused else p)
+
+    def fold(self, epoch: int, sample_idx: torch.Tensor, vals: dict[str, torch.Tensor]) -> None:
+        """Fold one batch's `stats` (rows in ``sample_idx`` order) into the running state."""
+        vals = dict(vals)
         correct = vals.pop("n_above") < self.top_k  # target in the top K; ties in its favour
         idx = sample_idx.cpu().numpy()
         st = self.state

@@ -23,11 +23,13 @@ import torch
 
 from ..data import EvalCases, TrainingSet
 from ..evaluate import EvalResult, evaluate
+from ..models.base import SequentialRecommender
 from ..utils.runtime import configure_threads, peak_rss_mb
 from .batching import AllPrefixBatcher, PrefixBatcher
 from .checkpoint import RunCheckpoint
 from .config import TrainConfig
 from .dynamics import DynamicsRecorder
+from .fused_ce import fused_ce_enabled, softmax_ce_loss
 from .losses import get_loss, masked_log_softmax, weighted_mean
 from .optim import adam
 
@@ -181,6 +183,10 @@ class SequenceTrainer(Trainer):
             self.batcher = PrefixBatcher(train, cfg.max_len, cfg.batch_size, pad_left=m.pad_left)
         self.layout = layout
         self.n_train = len(train)
+        # CE fused with the output layer in cache-sized chunks (see `fused_ce`): for models whose
+        # logits are the base class's h @ output_matrix().T
+        self._fused_ce = (fused_ce_enabled(self.device)
+                          and getattr(type(m), "logits", None) is SequentialRecommender.logits)
         if hasattr(m, "prepare_data"):  # models that precompute from their training data (DR4SR's item graph)
             m.prepare_data(train)
 
@@ -193,35 +199,53 @@ class SequenceTrainer(Trainer):
         return self.model(b.seq, b.lengths)
 
     def _train_epoch(self, epoch: int, recorder: DynamicsRecorder | None) -> float:
-        cfg, model, dev = self.config, self.model, self.device
         total, count = 0.0, 0
-        extra = getattr(model, "extra_loss", None)
+        extra = getattr(self.model, "extra_loss", None)
         for b in self.batcher.batches(self.rng):
-            b = b.to(dev)
-            h = self._represent(b)
-            logits = logp = None
-            if self.loss_name == "ce":
-                logits = model.logits(h)
-                logp = masked_log_softmax(logits)
-                per = get_loss("ce")(logp, b.targets)
-            else:
-                neg = torch.randint(1, model.n_items + 1, (len(b.targets), cfg.n_negatives),
-                                    generator=self._torch_gen).to(dev)
-                pos_s = model.score_items(h, b.targets.view(-1, 1)).squeeze(1)
-                neg_s = model.score_items(h, neg)
-                per = get_loss(self.loss_name)(pos_s, neg_s)
-            loss = weighted_mean(per, b.weights)
+            b = b.to(self.device)
+            loss, record = self._batch_loss(b, self._represent(b), recorder)
             if extra is not None:
                 loss = loss + extra()
             value = self._step(loss)
             if recorder is not None:
-                if logits is None:
-                    with torch.no_grad():
-                        logits = model.logits(h)
-                recorder.update(epoch, b.sample_idx, logits, b.targets, model.grand_scale(h.detach()), logp=logp)
+                record(epoch)
             total += value * len(b.targets)
             count += len(b.targets)
         return total / max(count, 1)
+
+    def _batch_loss(self, b, h: torch.Tensor, recorder: DynamicsRecorder | None):
+        """The batch's weighted loss, and ``record(epoch)``, which folds the batch's training
+        dynamics (from this forward pass, before the optimizer step) into ``recorder``."""
+        model = self.model
+        if self.loss_name == "ce" and self._fused_ce:
+            chunks: list[dict[str, torch.Tensor]] = []
+            hook = None
+            if recorder is not None:  # each chunk's statistics while its probabilities are in cache
+                scale = model.grand_scale(h.detach())
+
+                def hook(s: int, e: int, logp: torch.Tensor, p: torch.Tensor) -> None:
+                    chunks.append(recorder.stats(logp, b.targets[s:e], scale[s:e], logp=logp, p=p))
+
+            loss = softmax_ce_loss(h, model.output_matrix(), b.targets, b.weights, on_chunk=hook)
+            return loss, lambda epoch: recorder.fold(epoch, b.sample_idx,
+                                                     {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]})
+        logits = logp = None
+        if self.loss_name == "ce":
+            logits = model.logits(h)
+            logp = masked_log_softmax(logits)
+            per = get_loss("ce")(logp, b.targets)
+        else:
+            neg = torch.randint(1, model.n_items + 1, (len(b.targets), self.config.n_negatives),
+                                generator=self._torch_gen).to(self.device)
+            pos_s = model.score_items(h, b.targets.view(-1, 1)).squeeze(1)
+            per = get_loss(self.loss_name)(pos_s, model.score_items(h, neg))
+
+        def record(epoch: int) -> None:
+            with torch.no_grad():
+                z = model.logits(h) if logits is None else logits
+            recorder.update(epoch, b.sample_idx, z, b.targets, model.grand_scale(h.detach()), logp=logp)
+
+        return weighted_mean(per, b.weights), record
 
     def forward_samples(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         for b in self.batcher.batches(self.rng, shuffle=False):

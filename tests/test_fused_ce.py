@@ -122,3 +122,15 @@ def test_a_model_with_its_own_logits_trains_unfused(monkeypatch):
     tr = SequenceTrainer(Biased(n_items=10, max_len=5), TrainConfig(epochs=1, batch_size=4, patience=None, max_len=5))
     tr.fit(ts, None, mask_history=False)
     assert not tr._fused_ce
+
+
+def test_train_result_says_which_cross_entropy_trained_it(monkeypatch):
+    from recsift.data import leave_one_out
+    from recsift.data.synthetic import generate
+    from recsift.train import train_model
+
+    split = leave_one_out(generate(30, 25, seed=0, mean_len=6).interactions)
+    for mode, loss, expected in (("1", None, True), ("0", None, False), ("1", "bpr", False)):
+        monkeypatch.setenv("RECSIFT_FUSED_CE", mode)
+        res = train_model(split, "gru4rec", TrainConfig(epochs=1, batch_size=64, patience=None, loss=loss))
+        assert res.extra["fused_ce"] is expected

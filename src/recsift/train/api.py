@@ -107,7 +107,8 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
         best_epoch=hist.best_epoch, valid=best, test=test, test_per_case=per_case, test_users=users,
         train_seconds_per_epoch=hist.seconds_per_epoch, peak_rss_mb=peak_rss_mb(),
         layout=getattr(trainer, "layout", "pairs"), n_train=len(train_set), device=str(trainer.device),
-        extra={"stopped_early": hist.stopped_early, "mask_history": mask},
+        extra={"stopped_early": hist.stopped_early, "mask_history": mask,
+               "fused_ce": bool(getattr(trainer, "_fused_ce", False)) and trainer.loss_name == "ce"},
     )
 
 

@@ -167,3 +167,31 @@ def test_routing_is_labelled_per_model_only_when_the_models_rows_differ():
     md = pt.to_markdown(differ, ("recall@20",), args(seeds="0"), seeds="0,1")
     assert "gru4rec moe 0.3 core 0.50, gru4rec 0.50; sasrec moe 0.3 core 0.60, gru4rec 0.40" in md
     assert "\nseeds 0,1 (" in md
+
+
+def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results):
+    import dr4sr_summary as ds
+
+    def run(seed, variant, r10, n10=0.03):
+        return {"seed": seed, "model": "sasrec", "variant": variant,
+                "test": {"recall@10": r10, "ndcg@10": n10, "recall@20": 2 * r10, "ndcg@20": n10}}
+
+    def put(name, runs, epochs=200, patience=20, tau=10.0):
+        (results / f"{name}.json").write_text(json.dumps(
+            {"args": {"dataset": "beauty", "epochs": epochs, "patience": patience, "tau_init": tau}, "runs": runs}))
+
+    put("a", [run(1, "original", 0.050), run(1, "dr4sr", 0.055)])
+    put("b", [run(2, "original", 0.040), run(3, "dr4sr", 0.070)])
+    put("c", [run(1, "doubled", 0.060)], epochs=100, patience=10)
+    put("d", [run(1, "dr4sr_plus", 0.052)], tau=1.0)
+    rows = {(r["variant"], r["cap"]): r for r in ds.summarise(ds.load_runs(["a", "b", "c", "d"]))}
+    orig, regen = rows[("original", 200)], rows[("dr4sr", 200)]
+    assert orig["seeds"] == [1, 2] and orig["recall@10"] == pytest.approx(0.045)
+    assert orig["recall@10_std"] == pytest.approx(np.std([0.05, 0.04], ddof=1))
+    # only seed 1 is measured on both: +10%, one paired seed (seed 3 has no original to pair with)
+    assert regen["paired_seeds"] == 1 and regen["recall@10_vs_original"] == pytest.approx(0.10)
+    assert "paired_seeds" not in rows[("doubled", 100)]  # another recipe: no original to compare with
+    assert ("dr4sr_plus (tau 1)", 200) in rows
+    assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
+    with pytest.raises(SystemExit, match="no result"):
+        ds.load_runs(["missing"])

@@ -1,0 +1,110 @@
+"""One table over several `bench/dr4sr.py` results: mean ± std over seeds per dataset x backbone x
+variant x recipe, and the change against the original data on the same seeds.
+
+Usage:
+  python bench/dr4sr_summary.py --runs dr4sr_beauty_original_uncapped_packed,dr4sr_beauty_dr4sr_uncapped_packed,\
+dr4sr_beauty_original_uncapped_packed_s2024,dr4sr_beauty_dr4sr_uncapped_packed_s2024 --name dr4sr_summary
+
+Runs are grouped by dataset, model, variant and training recipe (epoch cap, patience): a run with
+another recipe gets a row of its own. "vs original" is the mean over the seeds both rows have of the
+relative change of the metric (each seed is one whole pipeline: regeneration and training share it),
+with the number of such paired seeds; with fewer than 2 paired seeds it is one draw, not a gain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _common  # noqa: E402
+from _common import write_result  # noqa: E402
+
+from dr4sr import PAPER  # noqa: E402  (the paper's Table 2 figures)
+
+METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+
+
+def load_runs(names: list[str]) -> list[dict]:
+    """Every training run of the named results, with its dataset, recipe and source."""
+    out = []
+    for name in names:
+        path = _common.RESULTS / f"{name}.json"
+        if not path.exists():
+            raise SystemExit(f"no result {path}: name results under bench/results without .json")
+        payload = json.loads(path.read_text())
+        a = payload["args"]
+        for r in payload.get("runs", []):
+            variant = r["variant"] + (f" (tau {a['tau_init']:g})" if r["variant"] in ("dr4sr_plus", "end_to_end")
+                                      and a.get("tau_init") not in (None, 10.0) else "")
+            out.append({**r, "dataset": a["dataset"], "variant": variant, "cap": a["epochs"],
+                        "patience": a["patience"], "source": name})
+    return out
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Rows of mean/std per (dataset, model, variant, cap, patience) and paired changes vs original."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["dataset"], r["model"], r["variant"], r["cap"], r["patience"]), []).append(r)
+    rows = []
+    for key, rs in groups.items():
+        seeds = {r["seed"]: r for r in rs}  # a seed measured twice: the later result wins
+        row = {"dataset": key[0], "model": key[1], "variant": key[2], "cap": key[3], "patience": key[4],
+               "seeds": sorted(seeds), "sources": sorted({r["source"] for r in rs})}
+        for m in METRICS:
+            vals = [r["test"][m] for r in seeds.values()]
+            row[m] = statistics.fmean(vals)
+            row[f"{m}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        rows.append(row)
+    for row in rows:  # paired relative change against the original data (same recipe, same seeds)
+        base = groups.get((row["dataset"], row["model"], "original", row["cap"], row["patience"]))
+        if not base or row["variant"] == "original":
+            continue
+        ref = {r["seed"]: r for r in base}
+        mine = {r["seed"]: r for r in groups[(row["dataset"], row["model"], row["variant"], row["cap"],
+                                              row["patience"])]}
+        paired = sorted(set(ref) & set(mine))
+        row["paired_seeds"] = len(paired)
+        for m in METRICS:
+            if paired:
+                row[f"{m}_vs_original"] = statistics.fmean(mine[s]["test"][m] / ref[s]["test"][m] - 1 for s in paired)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| dataset | model | variant | cap / patience | seeds | R@10 | N@10 | R@20 | N@20 | vs original R@10 / N@10 "
+           "(paired seeds) | paper R@10 / N@10 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = {"original": 0, "dr4sr": 1, "dr4sr_plus": 2, "doubled": 3}
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["cap"], r["patience"],
+                                         order.get(r["variant"].split(" ")[0], 9), r["variant"])):
+        cells = " | ".join(f"{r[m]:.4f} ± {r[f'{m}_std']:.4f}" if len(r["seeds"]) > 1 else f"{r[m]:.4f}"
+                           for m in METRICS)
+        vs = (f"{100 * r['recall@10_vs_original']:+.1f}% / {100 * r['ndcg@10_vs_original']:+.1f}% "
+              f"({r['paired_seeds']})" if r.get("paired_seeds") else "-")
+        p = PAPER.get((r["dataset"], r["model"]))
+        idx = {"original": 0, "dr4sr": 1, "dr4sr_plus": 2}.get(r["variant"])
+        paper = f"{p[idx][0]:.4f} / {p[idx][1]:.4f}" if p and idx is not None else "-"
+        out.append(f"| {r['dataset']} | {r['model']} | {r['variant']} | {r['cap']} / {r['patience']} | "
+                   f"{len(r['seeds'])} ({', '.join(map(str, r['seeds']))}) | {cells} | {vs} | {paper} |")
+    srcs = sorted({s for r in rows for s in r["sources"]})
+    return "\n".join(out) + ("\n\nMean ± std over seeds (one seed: the value). vs original: mean over the seeds both rows "
+                             "have of the relative change, same recipe. From: " + ", ".join(srcs) + ".\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", required=True, help="comma-separated result names under bench/results (dr4sr_*)")
+    ap.add_argument("--name", default="dr4sr_summary")
+    args = ap.parse_args()
+    rows = summarise(load_runs([n.strip() for n in args.runs.split(",") if n.strip()]))
+    md = table(rows)
+    write_result(args.name, {"runs": args.runs.split(","), "rows": rows}, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

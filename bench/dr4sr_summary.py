@@ -61,9 +61,16 @@ def summarise(runs: list[dict]) -> list[dict]:
             row[f"{m}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         rows.append(row)
     for row in rows:  # paired relative change against the original data (same recipe, same seeds)
-        base = groups.get((row["dataset"], row["model"], "original", row["cap"], row["patience"]))
-        if not base or row["variant"] == "original":
+        if row["variant"] == "original":
             continue
+        base = groups.get((row["dataset"], row["model"], "original", row["cap"], row["patience"]))
+        if not base:  # a control with its own recipe (say patience halved for a doubled set): the
+            # original row with the most seeds, and the table says which recipe it is
+            others = [(k, v) for k, v in groups.items() if k[:3] == (row["dataset"], row["model"], "original")]
+            if not others:
+                continue
+            k, base = max(others, key=lambda kv: len({r["seed"] for r in kv[1]}))
+            row["original_recipe"] = f"{k[3]} / {k[4]}"
         ref = {r["seed"]: r for r in base}
         mine = {r["seed"]: r for r in groups[(row["dataset"], row["model"], row["variant"], row["cap"],
                                               row["patience"])]}
@@ -84,15 +91,18 @@ def table(rows: list[dict]) -> str:
         cells = " | ".join(f"{r[m]:.4f} ± {r[f'{m}_std']:.4f}" if len(r["seeds"]) > 1 else f"{r[m]:.4f}"
                            for m in METRICS)
         vs = (f"{100 * r['recall@10_vs_original']:+.1f}% / {100 * r['ndcg@10_vs_original']:+.1f}% "
-              f"({r['paired_seeds']})" if r.get("paired_seeds") else "-")
+              f"({r['paired_seeds']}{'; vs ' + r['original_recipe'] if 'original_recipe' in r else ''})"
+              if r.get("paired_seeds") else "-")
         p = PAPER.get((r["dataset"], r["model"]))
         idx = {"original": 0, "dr4sr": 1, "dr4sr_plus": 2}.get(r["variant"])
         paper = f"{p[idx][0]:.4f} / {p[idx][1]:.4f}" if p and idx is not None else "-"
         out.append(f"| {r['dataset']} | {r['model']} | {r['variant']} | {r['cap']} / {r['patience']} | "
                    f"{len(r['seeds'])} ({', '.join(map(str, r['seeds']))}) | {cells} | {vs} | {paper} |")
     srcs = sorted({s for r in rows for s in r["sources"]})
-    return "\n".join(out) + ("\n\nMean ± std over seeds (one seed: the value). vs original: mean over the seeds both rows "
-                             "have of the relative change, same recipe. From: " + ", ".join(srcs) + ".\n")
+    return "\n".join(out) + ("\n\nMean ± std over seeds (one seed: the value). Cap / patience in epochs of the row's own "
+                             "training set. vs original: mean over the seeds both rows have of the relative change, "
+                             "against the original data trained with the same recipe, or (\"vs cap / patience\") with "
+                             "that one when the row's recipe has no original run. From: " + ", ".join(srcs) + ".\n")
 
 
 def main() -> None:

@@ -190,7 +190,9 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results):
     assert orig["recall@10_std"] == pytest.approx(np.std([0.05, 0.04], ddof=1))
     # only seed 1 is measured on both: +10%, one paired seed (seed 3 has no original to pair with)
     assert regen["paired_seeds"] == 1 and regen["recall@10_vs_original"] == pytest.approx(0.10)
-    assert "paired_seeds" not in rows[("doubled", 100)]  # another recipe: no original to compare with
+    # another recipe: compared with the original recipe that has the most seeds, and says so
+    assert rows[("doubled", 100)]["original_recipe"] == "200 / 20"
+    assert rows[("doubled", 100)]["recall@10_vs_original"] == pytest.approx(0.20)
     assert ("dr4sr_plus (tau 1)", 200) in rows
     assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
     with pytest.raises(SystemExit, match="no result"):

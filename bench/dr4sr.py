@@ -35,6 +35,13 @@ PAPER = {  # Beauty / Toys R@10, N@10 (DR4SR paper, Table 2): original, +DR4SR, 
     ("toys", "sasrec"): ((.0682, .0381), (.0762, .0432), (.0773, .0453)),
 }
 VARIANTS = ("original", "dr4sr", "dr4sr_plus", "doubled", "no_diversity", "patterns", "end_to_end")
+
+
+def paper_cell(dataset: str, model: str, variant: str) -> str:
+    """The paper's "R@10 / N@10" for a table row, or "-" where it reports none."""
+    p = PAPER.get((dataset, model))
+    idx = {"original": 0, "dr4sr": 1, "dr4sr_plus": 2}.get(variant)
+    return f"{p[idx][0]:.4f} / {p[idx][1]:.4f}" if p and idx is not None else "-"
 # ablations (issue #8): the regenerator without its diversity promoter; the mined patterns alone as the
 # dataset; the DR4SR+ personalizer trained end to end (one-step look-ahead) instead of bi-level
 
@@ -202,9 +209,7 @@ def table(args, rows, regen_rows) -> str:
                 "| cap binds | s/epoch | train samples | load avg |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t = r["test"]
-            p = PAPER.get((args.dataset, r["model"]))
-            idx = {"original": 0, "dr4sr": 1, "dr4sr_plus": 2}.get(r["variant"])
-            paper = f"{p[idx][0]:.4f} / {p[idx][1]:.4f}" if p and idx is not None else "-"
+            paper = paper_cell(args.dataset, r["model"], r["variant"])
             out.append(f"| {r['model']} | {r['variant']} | {r['seed']} | {t['recall@10']:.4f} | {t['ndcg@10']:.4f} | "
                        f"{t['recall@20']:.4f} | {t['ndcg@20']:.4f} | {paper} | {r['best_epoch']} | {r['epochs_run']} | "
                        f"{'yes' if r['cap_binds'] else 'no'} | {r['s_per_epoch']:.1f} | {r['n_train']} | "

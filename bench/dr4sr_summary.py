@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _common  # noqa: E402
 from _common import write_result  # noqa: E402
 
-from dr4sr import PAPER  # noqa: E402  (the paper's Table 2 figures)
+from dr4sr import paper_cell  # noqa: E402  (the paper's Table 2 figures)
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 
@@ -50,35 +50,32 @@ def summarise(runs: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         groups.setdefault((r["dataset"], r["model"], r["variant"], r["cap"], r["patience"]), []).append(r)
+    by_seed = {key: {r["seed"]: r for r in rs} for key, rs in groups.items()}  # a seed measured twice: the later wins
     rows = []
-    for key, rs in groups.items():
-        seeds = {r["seed"]: r for r in rs}  # a seed measured twice: the later result wins
+    for key, seeds in by_seed.items():
         row = {"dataset": key[0], "model": key[1], "variant": key[2], "cap": key[3], "patience": key[4],
-               "seeds": sorted(seeds), "sources": sorted({r["source"] for r in rs})}
+               "seeds": sorted(seeds), "sources": sorted({r["source"] for r in groups[key]})}
         for m in METRICS:
             vals = [r["test"][m] for r in seeds.values()]
             row[m] = statistics.fmean(vals)
             row[f"{m}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         rows.append(row)
-    for row in rows:  # paired relative change against the original data (same recipe, same seeds)
-        if row["variant"] == "original":
+        if key[2] == "original":
             continue
-        base = groups.get((row["dataset"], row["model"], "original", row["cap"], row["patience"]))
-        if not base:  # a control with its own recipe (say patience halved for a doubled set): the
+        # paired relative change against the original data (same recipe, same seeds)
+        ref = by_seed.get((key[0], key[1], "original", key[3], key[4]))
+        if not ref:  # a control with its own recipe (say patience halved for a doubled set): the
             # original row with the most seeds, and the table says which recipe it is
-            others = [(k, v) for k, v in groups.items() if k[:3] == (row["dataset"], row["model"], "original")]
+            others = [(k, v) for k, v in by_seed.items() if k[:3] == (key[0], key[1], "original")]
             if not others:
                 continue
-            k, base = max(others, key=lambda kv: len({r["seed"] for r in kv[1]}))
+            k, ref = max(others, key=lambda kv: len(kv[1]))
             row["original_recipe"] = f"{k[3]} / {k[4]}"
-        ref = {r["seed"]: r for r in base}
-        mine = {r["seed"]: r for r in groups[(row["dataset"], row["model"], row["variant"], row["cap"],
-                                              row["patience"])]}
-        paired = sorted(set(ref) & set(mine))
+        paired = sorted(set(ref) & set(seeds))
         row["paired_seeds"] = len(paired)
         for m in METRICS:
             if paired:
-                row[f"{m}_vs_original"] = statistics.fmean(mine[s]["test"][m] / ref[s]["test"][m] - 1 for s in paired)
+                row[f"{m}_vs_original"] = statistics.fmean(seeds[s]["test"][m] / ref[s]["test"][m] - 1 for s in paired)
     return rows
 
 
@@ -93,9 +90,7 @@ def table(rows: list[dict]) -> str:
         vs = (f"{100 * r['recall@10_vs_original']:+.1f}% / {100 * r['ndcg@10_vs_original']:+.1f}% "
               f"({r['paired_seeds']}{'; vs ' + r['original_recipe'] if 'original_recipe' in r else ''})"
               if r.get("paired_seeds") else "-")
-        p = PAPER.get((r["dataset"], r["model"]))
-        idx = {"original": 0, "dr4sr": 1, "dr4sr_plus": 2}.get(r["variant"])
-        paper = f"{p[idx][0]:.4f} / {p[idx][1]:.4f}" if p and idx is not None else "-"
+        paper = paper_cell(r["dataset"], r["model"], r["variant"])
         out.append(f"| {r['dataset']} | {r['model']} | {r['variant']} | {r['cap']} / {r['patience']} | "
                    f"{len(r['seeds'])} ({', '.join(map(str, r['seeds']))}) | {cells} | {vs} | {paper} |")
     srcs = sorted({s for r in rows for s in r["sources"]})

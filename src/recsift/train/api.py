@@ -108,7 +108,7 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
         train_seconds_per_epoch=hist.seconds_per_epoch, peak_rss_mb=peak_rss_mb(),
         layout=getattr(trainer, "layout", "pairs"), n_train=len(train_set), device=str(trainer.device),
         extra={"stopped_early": hist.stopped_early, "mask_history": mask,
-               "fused_ce": bool(getattr(trainer, "_fused_ce", False)) and trainer.loss_name == "ce"},
+               "fused_ce": getattr(trainer, "_fused_ce", False)},
     )
 
 

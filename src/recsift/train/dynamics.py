@@ -61,10 +61,14 @@ def per_sample_stats(logits: torch.Tensor, targets: torch.Tensor, logp: torch.Te
         def part(t: torch.Tensor | None, s: int) -> torch.Tensor | None:
             return None if t is None else t[s: s + rows]
 
-        parts = [_stats(logits[s: s + rows], targets[s: s + rows], part(logp, s), part(grad_scale, s), pessimistic_rank,
-                        fused, part(p, s)) for s in range(0, logits.shape[0], rows)]
-        return {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
+        return cat_stats([_stats(logits[s: s + rows], targets[s: s + rows], part(logp, s), part(grad_scale, s),
+                                 pessimistic_rank, fused, part(p, s)) for s in range(0, logits.shape[0], rows)])
     return _stats(logits, targets, logp, grad_scale, pessimistic_rank, fused, p)
+
+
+def cat_stats(parts: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The `per_sample_stats` of consecutive row blocks, as those of all their rows."""
+    return {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
 
 
 def top2_values(x: torch.Tensor, block: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,7 +232,7 @@ class DynamicsRecorder:
         """The per-sample values of a batch or chunk, to `fold` in later (``p = exp(logp)`` optional)."""
         if self.fused is None:
             self.fused = fused_stats_enabled(self.n, logits.shape[1] - 1, logits.device)
-        return per_sample_stats(logits, targets, logp, grad_scale, fused=self.fused, p=None if self.fused else p)
+        return per_sample_stats(logits, targets, logp, grad_scale, fused=self.fused, p=p)
 
     def fold(self, epoch: int, sample_idx: torch.Tensor, vals: dict[str, torch.Tensor]) -> None:
         """Fold one batch's `stats` (rows in ``sample_idx`` order) into the running state."""

@@ -28,7 +28,7 @@ from ..utils.runtime import configure_threads, peak_rss_mb
 from .batching import AllPrefixBatcher, PrefixBatcher
 from .checkpoint import RunCheckpoint
 from .config import TrainConfig
-from .dynamics import DynamicsRecorder
+from .dynamics import DynamicsRecorder, cat_stats
 from .fused_ce import fused_ce_enabled, softmax_ce_loss
 from .losses import get_loss, masked_log_softmax, weighted_mean
 from .optim import adam
@@ -185,7 +185,7 @@ class SequenceTrainer(Trainer):
         self.n_train = len(train)
         # CE fused with the output layer in cache-sized chunks (see `fused_ce`): for models whose
         # logits are the base class's h @ output_matrix().T
-        self._fused_ce = (fused_ce_enabled(self.device)
+        self._fused_ce = (fused_ce_enabled(self.device) and self.loss_name == "ce"
                           and getattr(type(m), "logits", None) is SequentialRecommender.logits)
         if hasattr(m, "prepare_data"):  # models that precompute from their training data (DR4SR's item graph)
             m.prepare_data(train)
@@ -217,7 +217,7 @@ class SequenceTrainer(Trainer):
         """The batch's weighted loss, and ``record(epoch)``, which folds the batch's training
         dynamics (from this forward pass, before the optimizer step) into ``recorder``."""
         model = self.model
-        if self.loss_name == "ce" and self._fused_ce:
+        if self._fused_ce:
             chunks: list[dict[str, torch.Tensor]] = []
             hook = None
             if recorder is not None:  # each chunk's statistics while its probabilities are in cache
@@ -227,8 +227,7 @@ class SequenceTrainer(Trainer):
                     chunks.append(recorder.stats(logp, b.targets[s:e], scale[s:e], logp=logp, p=p))
 
             loss = softmax_ce_loss(h, model.output_matrix(), b.targets, b.weights, on_chunk=hook)
-            return loss, lambda epoch: recorder.fold(epoch, b.sample_idx,
-                                                     {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]})
+            return loss, lambda epoch: recorder.fold(epoch, b.sample_idx, cat_stats(chunks))
         logits = logp = None
         if self.loss_name == "ce":
             logits = model.logits(h)

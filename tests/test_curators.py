@@ -82,7 +82,7 @@ def test_random_curator_report_and_provenance(planted):
 
 @pytest.mark.parametrize("method,params", [
     ("random", {}), ("el2n", {}), ("ccs", {"beta": 0.1}), ("d2", {"graph": "session"}), ("d2", {"graph": "knn"}),
-    ("moderate", {}), ("prototype", {"n_clusters": 20}),
+    ("moderate", {}), ("prototype", {"n_clusters": 20}), ("popularity", {}),
 ])
 @pytest.mark.parametrize("unit", ["sample", "user"])
 def test_every_curator_keeps_exactly_the_budget_with_coverage_first(planted, method, params, unit):
@@ -99,6 +99,38 @@ def test_every_curator_keeps_exactly_the_budget_with_coverage_first(planted, met
     assert np.isin(train_items, seen).all()
     assert rep.extra["coverage_units"] > 0
     assert (rep.reason == REASONS.index("kept: item coverage")).any()
+
+
+@pytest.mark.parametrize("keep", ["head", "tail"])
+def test_popularity_curator_keeps_one_end_of_target_popularity(planted, keep):
+    _, _, ts, ctx, _ = planted
+    targets = ts.data.targets
+    pop = np.bincount(targets)[targets]
+    kept, rep = curate(ts, "popularity", 0.5, ctx, keep=keep)
+    assert len(kept) == len(ts) // 2 and rep.score_name == "target_popularity"
+    np.testing.assert_array_equal(rep.scores, pop)
+    inside, outside = pop[rep.kept], pop[~rep.kept]
+    if keep == "head":
+        assert inside.min() >= outside.max()
+    else:
+        assert inside.max() <= outside.min()
+    # the boundary popularity is shared by many samples: those kept among them are a random draw, not
+    # the lowest indices
+    edge = np.flatnonzero(pop == (inside.min() if keep == "head" else inside.max()))
+    n_edge_kept = int(rep.kept[edge].sum())
+    assert 0 < n_edge_kept < len(edge)
+    assert not rep.kept[edge[:n_edge_kept]].all()
+    with pytest.raises(ConfigError, match="keep='middle'"):
+        curate(ts, "popularity", 0.5, ctx, keep="middle")
+
+
+def test_popularity_curator_on_an_interaction_matrix(planted):
+    _, split, _, ctx, _ = planted
+    ts = split.training_set("matrix")
+    _, items = ts.data.coo_pairs()
+    pop = np.bincount(items)[items]
+    _, rep = curate(ts, "popularity", 0.25, ctx)
+    assert rep.kept.sum() == len(ts) // 4 and pop[rep.kept].min() >= pop[~rep.kept].max()
 
 
 def test_ccs_cutoff_drops_the_lowest_aum(planted):

@@ -1,4 +1,4 @@
-"""The built-in curators: random, score (top-k by any registered score), CCS, D2, Moderate, Prototype.
+"""The built-in curators: random, popularity, score (top-k by any registered score), CCS, D2, Moderate, Prototype.
 
 Each is ``select(train_set, pool, m, ctx, view, **params) -> Selection``: choose ``m`` of the
 selection units in ``pool`` (all units, or those left after the item-coverage set). Scores are
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import TrainingSet
+from ..data import SequenceSamples, TrainingSet
 from ..errors import ConfigError
 from ..scoring import compute_score, get_score, oriented, rank_normalise
 from .base import CurationContext, Selection, UnitView, fingerprint, register_curator
@@ -46,6 +46,26 @@ def random_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: Curati
     from ..selection import select_random
 
     return Selection(pool[select_random(len(pool), m, rng=ctx.rng())])
+
+
+def sample_targets(train_set: TrainingSet) -> np.ndarray:
+    """Target item of every sample (prefix sample: the next item; stored interaction: its item)."""
+    d = train_set.data
+    return d.targets if isinstance(d, SequenceSamples) else d.coo_pairs()[1]
+
+
+@register_curator("popularity")
+def popularity_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationContext, view: UnitView, *,
+                       keep: str = "head") -> Selection:
+    """Data-only baseline, no probe: keep the units whose targets are most popular in ``train_set``
+    (``keep='head'``; mean over a unit's samples of its target's training count), or least (``'tail'``)."""
+    if keep not in ("head", "tail"):
+        raise ConfigError(f"keep={keep!r}: use 'head' (the most popular targets) or 'tail' (the least popular)")
+    items = sample_targets(train_set)
+    s = unit_mean(np.bincount(items)[items].astype(np.float64), view.unit_of, view.n_units)
+    perm = ctx.rng(3).permutation(len(pool))  # many units tie on popularity: break ties at random, not by index
+    return Selection(pool[_pool_top(perm, s[pool], m, "hard" if keep == "head" else "easy")],
+                     s, "target_popularity")
 
 
 @register_curator("score")

@@ -167,7 +167,7 @@ def save(args, rows, regen_rows) -> None:
 
 def plot_weights(name: str, rows: list[dict]) -> None:
     """The learnt DR4SR+ weights of the regenerated samples, one histogram per target model
-    (and variant / seed), to bench/results/<name>_weights.png."""
+    (and dataset / variant / seed), to bench/results/<name>_weights.png."""
     if not rows:
         return
     import matplotlib
@@ -183,7 +183,8 @@ def plot_weights(name: str, rows: list[dict]) -> None:
         h = r["weight_histogram"]
         edges, counts = np.asarray(h["edges"]), np.asarray(h["counts"], float)
         ax.stairs(counts / max(counts.sum(), 1), edges,
-                  label=f"{r['model']} ({r['variant']}, seed {r['seed']}; median {h['quantiles'].get('0.5', float('nan')):.2f})")
+                  label=f"{r['dataset'] + ' ' if 'dataset' in r else ''}{r['model']} ({r['variant']}, seed {r['seed']}; "
+                        f"median {h['quantiles'].get('0.5', float('nan')):.2f})")
     ax.set_xlabel("learnt sample weight (regenerated samples; mined patterns fixed at 1)")
     ax.set_ylabel("share of samples")
     ax.legend(fontsize=7)

@@ -9,6 +9,8 @@ Runs are grouped by dataset, model, variant and training recipe (epoch cap, pati
 another recipe gets a row of its own. "vs original" is the mean over the seeds both rows have of the
 relative change of the metric (each seed is one whole pipeline: regeneration and training share it),
 with the number of such paired seeds; with fewer than 2 paired seeds it is one draw, not a gain.
+The learnt DR4SR+ weights of every DR4SR+ run among them go into one plot, one histogram per
+dataset, target model and seed (<name>_weights.png).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _common  # noqa: E402
 from _common import write_result  # noqa: E402
 
-from dr4sr import paper_cell  # noqa: E402  (the paper's Table 2 figures)
+from dr4sr import paper_cell, plot_weights  # noqa: E402  (the paper's Table 2 figures; the weight histograms)
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 
@@ -105,9 +107,13 @@ def main() -> None:
     ap.add_argument("--runs", required=True, help="comma-separated result names under bench/results (dr4sr_*)")
     ap.add_argument("--name", default="dr4sr_summary")
     args = ap.parse_args()
-    rows = summarise(load_runs([n.strip() for n in args.runs.split(",") if n.strip()]))
-    md = table(rows)
+    runs = load_runs([n.strip() for n in args.runs.split(",") if n.strip()])
+    rows = summarise(runs)
+    weighted = [r for r in runs if r.get("weight_histogram")]
+    md = table(rows) + (f"\nLearnt DR4SR+ sample weights of the {len(weighted)} DR4SR+ runs, one histogram per dataset, "
+                        f"target model and seed: `{args.name}_weights.png`.\n" if weighted else "")
     write_result(args.name, {"runs": args.runs.split(","), "rows": rows}, md)
+    plot_weights(args.name, weighted)
     print(md)
 
 

@@ -169,7 +169,7 @@ def test_routing_is_labelled_per_model_only_when_the_models_rows_differ():
     assert "\nseeds 0,1 (" in md
 
 
-def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results):
+def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results, monkeypatch):
     import dr4sr_summary as ds
 
     def run(seed, variant, r10, n10=0.03):
@@ -183,7 +183,8 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results):
     put("a", [run(1, "original", 0.050), run(1, "dr4sr", 0.055)])
     put("b", [run(2, "original", 0.040), run(3, "dr4sr", 0.070)])
     put("c", [run(1, "doubled", 0.060)], epochs=100, patience=10)
-    put("d", [run(1, "dr4sr_plus", 0.052)], tau=1.0)
+    hist = {"edges": [0.0, 0.5, 1.0], "counts": [3, 1], "quantiles": {"0.5": 0.4}}
+    put("d", [{**run(1, "dr4sr_plus", 0.052), "weight_histogram": hist}], tau=1.0)
     rows = {(r["variant"], r["cap"]): r for r in ds.summarise(ds.load_runs(["a", "b", "c", "d"]))}
     orig, regen = rows[("original", 200)], rows[("dr4sr", 200)]
     assert orig["seeds"] == [1, 2] and orig["recall@10"] == pytest.approx(0.045)
@@ -197,3 +198,7 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results):
     assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
     with pytest.raises(SystemExit, match="no result"):
         ds.load_runs(["missing"])
+    monkeypatch.setattr(sys, "argv", ["dr4sr_summary.py", "--runs", "a,b,c,d", "--name", "summary"])
+    ds.main()  # the DR4SR+ run's weights are plotted and the table points to the plot
+    assert (results / "summary_weights.png").stat().st_size > 0
+    assert "1 DR4SR+ runs" in (results / "summary.md").read_text()

@@ -83,6 +83,7 @@ def test_random_curator_report_and_provenance(planted):
 @pytest.mark.parametrize("method,params", [
     ("random", {}), ("el2n", {}), ("ccs", {"beta": 0.1}), ("d2", {"graph": "session"}), ("d2", {"graph": "knn"}),
     ("moderate", {}), ("prototype", {"n_clusters": 20}), ("popularity", {}),
+    ("prefix_length", {}),
 ])
 @pytest.mark.parametrize("unit", ["sample", "user"])
 def test_every_curator_keeps_exactly_the_budget_with_coverage_first(planted, method, params, unit):
@@ -122,6 +123,18 @@ def test_popularity_curator_keeps_one_end_of_target_popularity(planted, keep):
     assert not rep.kept[edge[:n_edge_kept]].all()
     with pytest.raises(ConfigError, match="keep='middle'"):
         curate(ts, "popularity", 0.5, ctx, keep="middle")
+
+
+@pytest.mark.parametrize("keep", ["long", "short"])
+def test_prefix_length_curator_keeps_one_end_of_the_history_lengths(planted, keep):
+    _, split, ts, ctx, _ = planted
+    plen = ts.data.prefix_lengths
+    _, rep = curate(ts, "prefix_length", 0.4, ctx, keep=keep)
+    assert rep.kept.sum() == int(0.4 * len(ts)) and rep.score_name == "prefix_length"
+    inside, outside = plen[rep.kept], plen[~rep.kept]
+    assert inside.min() >= outside.max() if keep == "long" else inside.max() <= outside.min()
+    with pytest.raises(ConfigError, match="needs sequence data"):
+        curate(split.training_set("matrix"), "prefix_length", 0.4, ctx)
 
 
 def test_popularity_curator_on_an_interaction_matrix(planted):

@@ -1,4 +1,4 @@
-"""The built-in curators: random, popularity, score (top-k by any registered score), CCS, D2, Moderate, Prototype.
+"""The built-in curators: random, popularity, prefix_length, score (top-k by any registered score), CCS, D2, Moderate, Prototype.
 
 Each is ``select(train_set, pool, m, ctx, view, **params) -> Selection``: choose ``m`` of the
 selection units in ``pool`` (all units, or those left after the item-coverage set). Scores are
@@ -54,6 +54,13 @@ def sample_targets(train_set: TrainingSet) -> np.ndarray:
     return d.targets if isinstance(d, SequenceSamples) else d.coo_pairs()[1]
 
 
+def _top_ties_random(pool: np.ndarray, s: np.ndarray, m: int, high: bool, ctx: CurationContext) -> np.ndarray:
+    """The ``m`` units of ``pool`` with the highest (lowest) ``s``; ties, common in data statistics,
+    broken at random (seeded) instead of by index."""
+    perm = ctx.rng(3).permutation(len(pool))
+    return pool[_pool_top(perm, s[pool], m, "hard" if high else "easy")]
+
+
 @register_curator("popularity")
 def popularity_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationContext, view: UnitView, *,
                        keep: str = "head") -> Selection:
@@ -63,9 +70,21 @@ def popularity_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: Cu
         raise ConfigError(f"keep={keep!r}: use 'head' (the most popular targets) or 'tail' (the least popular)")
     items = sample_targets(train_set)
     s = unit_mean(np.bincount(items)[items].astype(np.float64), view.unit_of, view.n_units)
-    perm = ctx.rng(3).permutation(len(pool))  # many units tie on popularity: break ties at random, not by index
-    return Selection(pool[_pool_top(perm, s[pool], m, "hard" if keep == "head" else "easy")],
-                     s, "target_popularity")
+    return Selection(_top_ties_random(pool, s, m, keep == "head", ctx), s, "target_popularity")
+
+
+@register_curator("prefix_length")
+def prefix_length_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationContext, view: UnitView, *,
+                          keep: str = "long") -> Selection:
+    """Data-only baseline for sequence data, no probe: keep the units with the longest histories before
+    their targets (``keep='long'``; a unit's mean prefix length), or the shortest (``'short'``)."""
+    if keep not in ("long", "short"):
+        raise ConfigError(f"keep={keep!r}: use 'long' (the longest prefixes) or 'short' (the shortest)")
+    if not isinstance(train_set.data, SequenceSamples):
+        raise ConfigError("curator 'prefix_length' needs sequence data (prefix samples); this training set is an "
+                          "interaction matrix: use split.training_set('sequence') or another curator")
+    s = unit_mean(train_set.data.prefix_lengths.astype(np.float64), view.unit_of, view.n_units)
+    return Selection(_top_ties_random(pool, s, m, keep == "long", ctx), s, "prefix_length")
 
 
 @register_curator("score")

@@ -69,7 +69,8 @@ def main() -> None:
     ap.add_argument("--reuse", default="",
                     help="comma-separated result names (e.g. pruning_table_yoochoose-100k) whose rows are copied "
                          "instead of rerun where the settings that row depends on match (runs are deterministic "
-                         "per seed; random and full rows ignore probe and expert settings)")
+                         "per seed; full rows and the data-only curators' (random, popularity, prefix_length) "
+                         "ignore probe and expert settings)")
     ap.add_argument("--no-full", action="store_true",
                     help="skip the full-data reference retrains (a --suffix run whose rows are merged with --reuse "
                          "into a table that has them; without them this run's own table has no '%% of full')")
@@ -140,13 +141,15 @@ def main() -> None:
 
 CORE_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "metrics")  # every row depends on these
 RETRAIN_ARGS = (*CORE_ARGS, "probe_epochs", "experts", "expert_epochs")
+DATA_ONLY = ("random", "popularity", "prefix_length")  # curators that train no probe and no expert
 
 
 def row_settings(curator: str) -> tuple[str, ...]:
     """The settings a row of ``curator`` depends on: the retrain settings, plus the probe settings for
-    score-based curators and the expert settings for the MoE family (full data and random need neither)."""
+    score-based curators and the expert settings for the MoE family (full data and the data-only
+    curators need neither)."""
     method = CURATORS.get(curator, (curator,))[0]
-    if curator == "full" or method == "random":
+    if curator == "full" or method in DATA_ONLY:
         return CORE_ARGS
     return RETRAIN_ARGS if method == "moe" else (*CORE_ARGS, "probe_epochs")
 

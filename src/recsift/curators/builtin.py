@@ -73,7 +73,7 @@ def popularity_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: Cu
     return Selection(_top_ties_random(pool, s, m, keep == "head", ctx), s, "target_popularity")
 
 
-@register_curator("prefix_length")
+@register_curator("prefix_length", kind="sequence")
 def prefix_length_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: CurationContext, view: UnitView, *,
                           keep: str = "long") -> Selection:
     """Data-only baseline for sequence data, no probe: keep the units with the longest histories before

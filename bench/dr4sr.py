@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _common  # noqa: E402
 from _common import checkpoint_path, write_result  # noqa: E402
 
 PAPER = {  # Beauty / Toys R@10, N@10 (DR4SR paper, Table 2): original, +DR4SR, +DR4SR+
@@ -44,6 +45,28 @@ def paper_cell(dataset: str, model: str, variant: str) -> str:
     return f"{p[idx][0]:.4f} / {p[idx][1]:.4f}" if p and idx is not None else "-"
 # ablations (issue #8): the regenerator without its diversity promoter; the mined patterns alone as the
 # dataset; the DR4SR+ personalizer trained end to end (one-step look-ahead) instead of bi-level
+
+
+#: the settings a result's runs depend on: --resume refuses an earlier result that differs in one
+RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "bilevel_epochs", "warmup_epochs",
+                "tau_init")
+
+
+def previous(args) -> tuple[list[dict], list[dict]]:
+    """The runs and regeneration rows of the earlier result ``dr4sr_<dataset><tag>`` (``--resume``)."""
+    import json
+
+    path = _common.RESULTS / f"dr4sr_{args.dataset}{args.tag}.json"
+    if not path.exists():
+        return [], []
+    old = json.loads(path.read_text())
+    clash = {k: (old["args"][k], getattr(args, k)) for k in RUN_SETTINGS
+             if k in old["args"] and old["args"][k] != getattr(args, k)}
+    if clash:
+        raise SystemExit(f"--resume: {path.name} was run with other settings {clash} (old, new); use the same "
+                         "settings or another --tag")
+    print(f"resuming: {len(old.get('runs', []))} finished runs from {path.name}", flush=True)
+    return old.get("runs", []), old.get("regeneration", [])
 
 
 def load_avg() -> str:
@@ -72,6 +95,10 @@ def main(argv: list[str] | None = None) -> None:
                          "data, seed, settings); target trainings keep per-epoch checkpoints in <dir>/checkpoints, "
                          "so the same command run again after an interruption continues them")
     ap.add_argument("--inference-only", action="store_true", help="only time mining, pre-training and inference")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the finished runs of an earlier result with this name (same settings) and run only the "
+                         "missing seed x model x variant ones (a finished run's checkpoint is gone, so without this "
+                         "the same command trains it again)")
     args = ap.parse_args(argv)
     import logging
 
@@ -92,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     bad = set(variants) - set(VARIANTS)
     if bad:
         raise SystemExit(f"unknown variants {sorted(bad)}; use {VARIANTS}")
-    rows, regen_rows = [], []
+    rows, regen_rows = previous(args) if args.resume else ([], [])
+    done = {(r["seed"], r["model"], r["variant"]) for r in rows}
     regen = dict(epochs=args.regen_epochs, gamma=args.gamma, k_memories=args.k_memories)
     for seed in (int(s) for s in args.seeds.split(",")):
         ctx = CurationContext(split=split, seed=seed, max_len=50,
@@ -104,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             regen_set, rep = curate(full, "dr4sr", None, ctx, **regen)
             info = rep.extra
+            regen_rows = [r for r in regen_rows if r["seed"] != seed]  # a resumed result's row of this seed
             regen_rows.append({"seed": seed, "total_seconds": time.perf_counter() - t0, "load_before": la0,
                                "load_after": load_avg(), **{k: info.get(k) for k in (
                                    "n_sequences", "n_patterns", "n_pairs", "mine_seconds", "pretrain_seconds",
@@ -118,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
                           metrics=("recall@10", "ndcg@10", "recall@20", "ndcg@20"))
         for model in models:
             for var in variants:
+                if (seed, model, var) in done:
+                    continue
                 extra: dict = {}
                 t0 = time.perf_counter()
                 if var == "original":

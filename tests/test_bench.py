@@ -202,3 +202,21 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results, monkeypatch):
     ds.main()  # the DR4SR+ run's weights are plotted and the table points to the plot
     assert (results / "summary_weights.png").stat().st_size > 0
     assert "1 DR4SR+ runs" in (results / "summary.md").read_text()
+
+
+def test_dr4sr_resume_keeps_finished_runs_and_refuses_other_settings(results):
+    import argparse
+
+    import dr4sr
+
+    settings = {"epochs": 200, "patience": 200, "regen_epochs": 40, "gamma": 0.3, "k_memories": 5,
+                "bilevel_epochs": 30, "warmup_epochs": 10, "tau_init": 10.0}
+    args = argparse.Namespace(dataset="beauty", tag="_fixed", **settings)
+    assert dr4sr.previous(args) == ([], [])  # nothing to resume: a fresh run
+    run = {"seed": 2023, "model": "sasrec", "variant": "original", "test": {"recall@10": 0.05}}
+    regen = {"seed": 2023, "n_patterns": 10}
+    (results / "dr4sr_beauty_fixed.json").write_text(json.dumps(
+        {"args": {"dataset": "beauty", **settings}, "runs": [run], "regeneration": [regen]}))
+    assert dr4sr.previous(args) == ([run], [regen])
+    with pytest.raises(SystemExit, match="other settings .*'patience': \\(200, 20\\)"):
+        dr4sr.previous(argparse.Namespace(**{**vars(args), "patience": 20}))

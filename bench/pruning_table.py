@@ -109,10 +109,7 @@ def main() -> None:
             epochs=a.probe_epochs, patience=None, seed=seed, batch_size=a.batch_size, lr=a.lr))
         sets = {} if a.no_full else {("full", 1.0): (full, 0.0)}
         for cname in a.curators.split(","):
-            method, params, *over = CURATORS.get(cname, (cname, {}))  # other names: a curator or a score
-            cctx = replace(ctx, **over[0]) if over else ctx  # shares ctx's memo: experts and probes are reused
-            if method == "moe":
-                params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
+            method, params, cctx = curator_call(cname, ctx, a)
             for b in budgets:
                 if all((seed, m, cname, b) in done for m in models):
                     continue
@@ -137,6 +134,15 @@ def main() -> None:
                 unwritten = False
     if unwritten:  # nothing retrained: a pure merge of --reuse rows (a run with nothing new leaves the files alone)
         write(rows, metrics, a)
+
+
+def curator_call(cname: str, ctx, a) -> tuple[str, dict, object]:
+    """The ``curate`` method, parameters and context of the table's curator ``cname`` (other names: a
+    curator or a score); the MoE family gets the run's experts (``a.experts``, ``a.expert_epochs``)."""
+    method, params, *over = CURATORS.get(cname, (cname, {}))
+    if method == "moe":
+        params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
+    return method, params, replace(ctx, **over[0]) if over else ctx  # shares ctx's memo: experts, probes reused
 
 
 CORE_ARGS = ("dataset", "epochs", "patience", "batch_size", "lr", "metrics")  # every row depends on these

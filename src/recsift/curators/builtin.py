@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..data import SequenceSamples, TrainingSet
+from ..data import TrainingSet
 from ..errors import ConfigError
 from ..scoring import compute_score, get_score, oriented, rank_normalise
 from .base import CurationContext, Selection, UnitView, fingerprint, register_curator
-from .units import unit_mean, unit_mean_rows
+from .units import sample_targets, target_popularity, unit_mean, unit_mean_rows
 
 
 def unit_scores(train_set: TrainingSet, ctx: CurationContext, view: UnitView, name: str,
@@ -48,12 +48,6 @@ def random_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: Curati
     return Selection(pool[select_random(len(pool), m, rng=ctx.rng())])
 
 
-def sample_targets(train_set: TrainingSet) -> np.ndarray:
-    """Target item of every sample (prefix sample: the next item; stored interaction: its item)."""
-    d = train_set.data
-    return d.targets if isinstance(d, SequenceSamples) else d.coo_pairs()[1]
-
-
 def _top_ties_random(pool: np.ndarray, s: np.ndarray, m: int, high: bool, ctx: CurationContext) -> np.ndarray:
     """The ``m`` units of ``pool`` with the highest (lowest) ``s``; ties, common in data statistics,
     broken at random (seeded) instead of by index."""
@@ -68,8 +62,7 @@ def popularity_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx: Cu
     (``keep='head'``; mean over a unit's samples of its target's training count), or least (``'tail'``)."""
     if keep not in ("head", "tail"):
         raise ConfigError(f"keep={keep!r}: use 'head' (the most popular targets) or 'tail' (the least popular)")
-    items = sample_targets(train_set)
-    s = unit_mean(np.bincount(items)[items].astype(np.float64), view.unit_of, view.n_units)
+    s = unit_mean(target_popularity(sample_targets(train_set)).astype(np.float64), view.unit_of, view.n_units)
     return Selection(_top_ties_random(pool, s, m, keep == "head", ctx), s, "target_popularity")
 
 
@@ -80,7 +73,7 @@ def prefix_length_curator(train_set: TrainingSet, pool: np.ndarray, m: int, ctx:
     their targets (``keep='long'``; a unit's mean prefix length), or the shortest (``'short'``)."""
     if keep not in ("long", "short"):
         raise ConfigError(f"keep={keep!r}: use 'long' (the longest prefixes) or 'short' (the shortest)")
-    if not isinstance(train_set.data, SequenceSamples):
+    if train_set.kind != "sequence":
         raise ConfigError("curator 'prefix_length' needs sequence data (prefix samples); this training set is an "
                           "interaction matrix: use split.training_set('sequence') or another curator")
     s = unit_mean(train_set.data.prefix_lengths.astype(np.float64), view.unit_of, view.n_units)

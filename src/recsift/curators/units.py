@@ -22,6 +22,23 @@ def unit_index(train_set: TrainingSet, unit: str) -> tuple[np.ndarray, int]:
     return inv.astype(np.int64), len(uniq)
 
 
+def sample_targets(train_set: TrainingSet) -> np.ndarray:
+    """Target item of every sample (prefix sample: the next item; stored interaction: its item)."""
+    d = train_set.data
+    return d.targets if isinstance(d, SequenceSamples) else d.coo_pairs()[1]
+
+
+def target_popularity(items: np.ndarray) -> np.ndarray:
+    """For each sample's target item ``items[i]``: how many samples have that target."""
+    return np.bincount(items)[items]
+
+
+def popularity_tail(pop: np.ndarray, share: float = 0.2) -> np.ndarray:
+    """Samples whose target is in the long tail: popularity (`target_popularity`) at or below the
+    ``share`` quantile of the samples' popularities."""
+    return pop <= np.quantile(pop, share)
+
+
 def unit_mean(values: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
     """Mean of per-sample ``values`` over each unit's samples."""
     if len(unit_of) == n_units:

@@ -124,6 +124,8 @@ def _items(curs: list[Curation]) -> np.ndarray | None:
 
 
 def section_popularity(curations: dict[str, list[Curation]], notes: list[str]) -> Section:
+    from ..curators.units import popularity_tail, target_popularity
+
     sec = _section("popularity", "For each training sample, the popularity of its target item (how many training "
                    "samples have that target), kept vs pruned, per curator at its smallest budget (first seed). A "
                    "curator that keeps only head items loses the long tail.", notes)
@@ -134,12 +136,12 @@ def section_popularity(curations: dict[str, list[Curation]], notes: list[str]) -
                              "by curation steps run by this version of `recsift run` (delete the steps/curation "
                              "folders to recompute them)")
             continue
-        pop = np.bincount(items)[items]
+        pop = target_popularity(items)
         panels = [(c.label, c.samples["kept"].astype(bool)) for c in _smallest_budget(curs)]
         png = popularity_histograms(pop, panels, f"{d}: popularity of each sample's target item")
         sec.figures.append(Figure(f"popularity-{slug(d)}.png", f"item popularity of kept vs pruned samples, {d}", png))
         rows = []
-        tail = pop <= np.quantile(pop, 0.2)
+        tail = popularity_tail(pop)
         for c in curs:
             k = c.samples["kept"].astype(bool)
             rows.append([Cell(c.curator), Cell(c.budget), Cell(num(np.median(pop[k]), 0)),

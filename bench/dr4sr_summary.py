@@ -102,17 +102,50 @@ def table(rows: list[dict]) -> str:
                              "that one when the row's recipe has no original run. From: " + ", ".join(srcs) + ".\n")
 
 
+def weight_correlations(files: dict[str, Path]) -> list[dict]:
+    """Per-sample Spearman correlation of the learnt DR4SR+ weights of each pair of runs on the same
+    regenerated set (``label -> weights.npz`` as the cache saves them), over the samples any of them
+    weights (the mined patterns, fixed at 1 in every run, left out)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    w = {}
+    for label, path in files.items():
+        if not Path(path).exists():
+            raise SystemExit(f"--weights: no file {path} (the cache's regen-<hash>/plus-<hash>/weights.npz)")
+        with np.load(path) as z:
+            w[label] = z["weights"]
+    if len({len(v) for v in w.values()}) > 1:
+        raise SystemExit("--weights: the files weight sets of different sizes "
+                         f"({', '.join(f'{k}: {len(v)}' for k, v in w.items())}); compare runs on one regenerated set")
+    labels = list(w)
+    weighted = np.any([v != 1 for v in w.values()], axis=0)
+    return [{"a": a, "b": b, "spearman": float(spearmanr(w[a][weighted], w[b][weighted]).statistic),
+             "n": int(weighted.sum())} for i, a in enumerate(labels) for b in labels[i + 1:]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, help="comma-separated result names under bench/results (dr4sr_*)")
     ap.add_argument("--name", default="dr4sr_summary")
+    ap.add_argument("--weights", default="",
+                    help="label=path,... DR4SR+ weight files of runs on one regenerated set (the cache's "
+                         "regen-<hash>/plus-<hash>/weights.npz): each pair's per-sample Spearman correlation")
     args = ap.parse_args()
+    pairs = [kv.split("=", 1) for kv in args.weights.split(",") if kv]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit("--weights: give label=path pairs separated by commas")
+    corr = weight_correlations(dict(pairs)) if pairs else []
     runs = load_runs([n.strip() for n in args.runs.split(",") if n.strip()])
     rows = summarise(runs)
     weighted = [r for r in runs if r.get("weight_histogram")]
     md = table(rows) + (f"\nLearnt DR4SR+ sample weights of the {len(weighted)} DR4SR+ runs, one histogram per dataset, "
                         f"target model and seed: `{args.name}_weights.png`.\n" if weighted else "")
-    write_result(args.name, {"runs": args.runs.split(","), "rows": rows}, md)
+    if corr:
+        md += ("\nPer-sample Spearman correlation of the learnt DR4SR+ weights on one regenerated set (mined patterns "
+               "left out): " + "; ".join(f"{c['a']} vs {c['b']} {c['spearman']:+.2f} ({c['n']:,} samples)"
+                                        for c in corr) + ".\n")
+    write_result(args.name, {"runs": args.runs.split(","), "rows": rows, "weight_correlations": corr}, md)
     plot_weights(args.name, weighted)
     print(md)
 

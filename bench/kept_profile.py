@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS, write_markdown, write_result  # noqa: E402
-from pruning_table import CURATORS  # noqa: E402
+from pruning_table import curator_call  # noqa: E402
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -40,7 +40,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def profile(kept: np.ndarray, targets: np.ndarray, users: np.ndarray, plen: np.ndarray, pop: np.ndarray) -> dict:
     """Describe the kept samples (``kept``: bool per sample) against the whole training set."""
-    tail = pop <= np.quantile(pop, 0.2)
+    from recsift.curators.units import popularity_tail
+
+    tail = popularity_tail(pop)
     return {"kept": int(kept.sum()),
             "median_pop": float(np.median(pop[kept])),
             "tail_kept": float(kept[tail].mean()),
@@ -79,13 +81,19 @@ def main() -> None:
     a = ap.parse_args()
     name = a.name or f"kept_profile_{a.dataset}_{a.budget:g}_s{a.seed}"
     if a.render:
+        if not (RESULTS / f"{name}.json").exists():
+            raise SystemExit(f"--render: no {RESULTS / name}.json to render; run without --render first")
         old = json.loads((RESULTS / f"{name}.json").read_text())
         extra = {"hnorm": old["hnorm"]} if "hnorm" in old else {}
         return write_markdown(old, to_markdown(old["rows"], extra, argparse.Namespace(**old["settings"])))
 
-    from dataclasses import replace
+    missing = [t for t in (a.table or "").split(",") if t and not (RESULTS / f"{t}.json").exists()]
+    if missing:
+        raise SystemExit(f"--table: no result {', '.join(missing)} under {RESULTS} (name pruning-table results "
+                         "without .json, e.g. pruning_table_beauty)")
 
     from recsift.curators import CurationContext, curate
+    from recsift.curators.units import target_popularity
     from recsift.data import load_split
     from recsift.train import TrainConfig
     from recsift.utils.runtime import configure_threads
@@ -95,7 +103,7 @@ def main() -> None:
     full = split.training_set("sequence")
     d = full.data
     targets, users, plen = d.targets, d.user, d.prefix_lengths.astype(np.float64)
-    pop = np.bincount(targets)[targets].astype(np.float64)
+    pop = target_popularity(targets).astype(np.float64)
     ctx = CurationContext(split=split, seed=a.seed, cache_dir=Path(a.cache_dir) if a.cache_dir else None,
                           probe_config=TrainConfig(epochs=a.probe_epochs, patience=None, seed=a.seed,
                                                    batch_size=a.batch_size, lr=a.lr))
@@ -103,10 +111,8 @@ def main() -> None:
         if a.table else None
     rows, scores = [], {}
     for cname in a.curators.split(","):
-        method, params, *over = CURATORS.get(cname, (cname, {}))
-        if method == "moe":
-            params = {**params, "experts": tuple(a.experts.split(",")), "expert_epochs": a.expert_epochs}
-        _, rep = curate(full, method, a.budget, replace(ctx, **over[0]) if over else ctx, **params)
+        method, params, cctx = curator_call(cname, ctx, a)
+        _, rep = curate(full, method, a.budget, cctx, **params)
         if rep.scores is not None:
             scores[cname] = rep.scores
         s = rep.scores if rep.scores is not None else np.full(len(full), np.nan)

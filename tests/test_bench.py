@@ -102,6 +102,8 @@ def test_settings_each_row_depends_on():
     assert "experts" not in pt.row_settings("random") and "probe_epochs" not in pt.row_settings("full")
     assert "probe_epochs" in pt.row_settings("el2n") and "experts" not in pt.row_settings("d2")
     assert {"experts", "expert_epochs"} <= set(pt.row_settings("moe_k3"))
+    # the data-only curators train neither a probe nor experts: their rows are reused across those settings
+    assert pt.row_settings("popularity") == pt.row_settings("prefix_length") == pt.row_settings("random")
 
 
 def test_write_then_render_rewrites_only_the_markdown(results):
@@ -220,3 +222,44 @@ def test_dr4sr_resume_keeps_finished_runs_and_refuses_other_settings(results):
     assert dr4sr.previous(args) == ([run], [regen])
     with pytest.raises(SystemExit, match="other settings .*'patience': \\(200, 20\\)"):
         dr4sr.previous(argparse.Namespace(**{**vars(args), "patience": 20}))
+
+
+def test_kept_profile_describes_a_kept_set_and_joins_the_retained_accuracy(results, monkeypatch):
+    import kept_profile as kp
+
+    # 6 samples, targets 0 (x3), 1 (x2), 2 (x1); users 0, 0, 1, 1, 2, 2; prefix lengths 1..6
+    targets = np.array([0, 0, 0, 1, 1, 2])
+    pop = np.bincount(targets)[targets].astype(float)
+    kept = np.array([True, True, False, False, False, True])
+    got = kp.profile(kept, targets, np.array([0, 0, 1, 1, 2, 2]), np.arange(1.0, 7.0), pop)
+    # kept popularities 3, 3, 1; the tail (at or below the 20% quantile of 1, 2, 2, 3, 3, 3, which is 2) is the
+    # three samples of targets 1 and 2, of which the last is kept
+    assert got == {"kept": 3, "median_pop": 3.0, "tail_kept": 1 / 3, "items_covered": 2 / 3, "users_present": 2 / 3,
+                   "mean_prefix": (1 + 2 + 6) / 3}
+    table = {"rows": [row(0, "full", 1.0, 0.5), row(0, "random", 0.5, 0.4), row(1, "random", 0.5, 0.1)]}
+    assert kp.retained(table, "gru4rec", "random", 0.5, 0, "recall@20") == pytest.approx(80.0)
+    assert kp.retained(table, "gru4rec", "random", 0.5, 1, "recall@20") is None  # seed 1 has no full-data row
+    assert kp.retained(None, "gru4rec", "random", 0.5, 0, "recall@20") is None
+    monkeypatch.setattr(kp, "RESULTS", results)
+    monkeypatch.setattr(sys, "argv", ["kept_profile.py", "--table", "pruning_table_nope"])
+    with pytest.raises(SystemExit, match="--table: no result pruning_table_nope"):
+        kp.main()
+    monkeypatch.setattr(sys, "argv", ["kept_profile.py", "--render"])
+    with pytest.raises(SystemExit, match="--render: no .*kept_profile_beauty_0.5_s0.json"):
+        kp.main()
+
+
+def test_dr4sr_summary_correlates_the_weights_of_two_target_models(tmp_path):
+    import dr4sr_summary as ds
+
+    # samples 0-1 are mined patterns (weight 1 in both runs) and are left out; on the other four
+    # the second run's weights rank the samples in the reverse order
+    np.savez(tmp_path / "a.npz", weights=np.array([1, 1, 0.2, 0.4, 0.6, 0.8], np.float32))
+    np.savez(tmp_path / "b.npz", weights=np.array([1, 1, 0.9, 0.7, 0.5, 0.3], np.float32))
+    np.savez(tmp_path / "c.npz", weights=np.ones(3, np.float32))
+    got = ds.weight_correlations({"sasrec": tmp_path / "a.npz", "gru4rec": tmp_path / "b.npz"})
+    assert got == [{"a": "sasrec", "b": "gru4rec", "spearman": pytest.approx(-1.0), "n": 4}]
+    with pytest.raises(SystemExit, match="different sizes"):
+        ds.weight_correlations({"a": tmp_path / "a.npz", "c": tmp_path / "c.npz"})
+    with pytest.raises(SystemExit, match="no file"):
+        ds.weight_correlations({"a": tmp_path / "missing.npz"})

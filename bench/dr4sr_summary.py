@@ -66,12 +66,13 @@ def summarise(runs: list[dict]) -> list[dict]:
             continue
         # paired relative change against the original data (same recipe, same seeds)
         ref = by_seed.get((key[0], key[1], "original", key[3], key[4]))
-        if not ref:  # a control with its own recipe (say patience halved for a doubled set): the
-            # original row with the most seeds, and the table says which recipe it is
+        if not ref:  # a control with its own recipe (say patience halved for a doubled set, or fewer fixed
+            # epochs for the same samples seen): the original row with the same patience (a fixed-epoch run is
+            # compared with the fixed-epoch original), else the one with the most seeds; the table says which
             others = [(k, v) for k, v in by_seed.items() if k[:3] == (key[0], key[1], "original")]
             if not others:
                 continue
-            k, ref = max(others, key=lambda kv: len(kv[1]))
+            k, ref = max(others, key=lambda kv: (kv[0][4] == key[4], len(kv[1])))
             row["original_recipe"] = f"{k[3]} / {k[4]}"
         paired = sorted(set(ref) & set(seeds))
         row["paired_seeds"] = len(paired)

@@ -197,6 +197,12 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results, monkeypatch):
     assert rows[("doubled", 100)]["original_recipe"] == "200 / 20"
     assert rows[("doubled", 100)]["recall@10_vs_original"] == pytest.approx(0.20)
     assert ("dr4sr_plus (tau 1)", 200) in rows
+    # a fixed-epoch control (patience = cap) with fewer epochs is compared with the fixed-epoch original,
+    # though the early-stopped original has more seeds
+    put("e", [run(1, "original", 0.040)], patience=200)
+    put("f", [run(1, "doubled", 0.050)], epochs=173, patience=200)
+    fixed = {(r["variant"], r["cap"]): r for r in ds.summarise(ds.load_runs(["a", "b", "e", "f"]))}[("doubled", 173)]
+    assert fixed["original_recipe"] == "200 / 200" and fixed["recall@10_vs_original"] == pytest.approx(0.25)
     assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
     with pytest.raises(SystemExit, match="no result"):
         ds.load_runs(["missing"])
@@ -263,3 +269,30 @@ def test_dr4sr_summary_correlates_the_weights_of_two_target_models(tmp_path):
         ds.weight_correlations({"a": tmp_path / "a.npz", "c": tmp_path / "c.npz"})
     with pytest.raises(SystemExit, match="no file"):
         ds.weight_correlations({"a": tmp_path / "missing.npz"})
+
+
+def test_dr4sr_resume_end_to_end_trains_only_the_missing_runs(results, monkeypatch):
+    """A first run finishes 'original'; the same command with --resume and one more variant trains only that
+    variant (train_model is called once) and the result holds both runs."""
+    import dr4sr
+
+    import recsift.train
+
+    base = ["--dataset", "synthetic", "--models", "gru4rec", "--epochs", "1", "--seeds", "0", "--tag", "_t"]
+    dr4sr.main(base + ["--variants", "original"])
+    first = json.loads((results / "dr4sr_synthetic_t.json").read_text())["runs"]
+    assert [(r["variant"], r["epochs_run"]) for r in first] == [("original", 1)]
+    calls = []
+    real = recsift.train.train_model
+
+    def counting(split, model, cfg, **kw):
+        calls.append(len(kw["train_set"]))
+        return real(split, model, cfg, **kw)
+
+    monkeypatch.setattr(recsift.train, "train_model", counting)
+    dr4sr.main(base + ["--variants", "original,doubled", "--resume"])
+    runs = json.loads((results / "dr4sr_synthetic_t.json").read_text())["runs"]
+    assert [r["variant"] for r in runs] == ["original", "doubled"]
+    assert runs[0] == first[0]  # kept as it was, not retrained
+    assert calls == [2 * first[0]["n_train"]]  # one training, on the doubled set
+    assert "| gru4rec | doubled | 0 |" in (results / "dr4sr_synthetic_t.md").read_text()

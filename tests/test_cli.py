@@ -42,16 +42,20 @@ def test_info_json_beauty(data_dir, capsys):
     (["demo", "--budget", "1.5"], "(0, 1]"),
     (["demo", "--budget", "0"], "positive"),
     (["demo", "--models", "pop,sasrecc"], "unknown model 'sasrecc'"),
+    (["train", "-d", "synthetic", "-m", "sasrec", "--param", "hidden_size=abc"],
+     "model 'sasrec': parameter hidden_size='abc' is invalid: Input should be a valid integer"),
+    (["curate", "-d", "synthetic", "--method", "ccs", "--param", "beta=abc", "--budget", "0.5", "--out", "{tmp}/o"],
+     "give a value of type float (default 0.0)"),
 ])
 def test_errors_are_one_message_and_exit_2(args, needle, fixtures, capsys, tmp_path):
-    args = [a.replace("{fx}", str(fixtures)) for a in args]
+    args = [a.replace("{fx}", str(fixtures)).replace("{tmp}", str(tmp_path)) for a in args]
     if args[0] == "demo":
         args += ["--out", str(tmp_path / "demo")]
     code, out, err = run_cli(args, capsys)
     assert code == 2
     assert needle in " ".join(err.split())
     assert "Traceback" not in err + out
-    assert not (tmp_path / "demo").exists()  # nothing written on a bad request
+    assert not (tmp_path / "demo").exists() and not (tmp_path / "o").exists()  # nothing written on a bad request
 
 
 def test_empty_file_error(tmp_path, capsys):

@@ -173,6 +173,10 @@ def test_bad_requests_fail_before_any_work(planted):
         curate(ts, "random", 0.5, ctx, gamma=1)
     with pytest.raises(ConfigError, match="accepts"):
         curate(ts, "d2", 0.5, ctx, gama=1)
+    with pytest.raises(ConfigError, match=r"parameter k=2.5 is invalid: .*integer.*give a value of type int \(default"):
+        curate(ts, "d2", 0.5, ctx, k=2.5)
+    kept, _ = curate(ts, "ccs", 0.5, ctx, beta=0)  # an int for a float is fine (coerced to 0.0)
+    assert len(kept) > 0
     with pytest.raises(ConfigError, match="need the split"):
         curate(ts, "el2n", 0.5, CurationContext())
     with pytest.raises(BudgetError, match="coverage"):

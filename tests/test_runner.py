@@ -221,6 +221,10 @@ def test_ray_run_matches_local_run_in_worker_processes(reference, tmp_path):
     ({"train": {"epoch": 1}}, ConfigError, "unknown key 'train.epoch'. Did you mean 'epochs'"),
     ({"curators": [{"name": "ccs", "params": {"betta": 0.1}}]}, ConfigError, "unknown parameter"),
     ({"models": [{"name": "gru4rec", "params": {"hiden_size": 8}}]}, ConfigError, "Did you mean 'hidden_size'"),
+    ({"models": [{"name": "gru4rec", "params": {"hidden_size": "big"}}]}, ConfigError,
+     "models: model 'gru4rec': parameter hidden_size='big' is invalid"),
+    ({"curators": [{"name": "ccs", "params": {"beta": "abc"}}]}, ConfigError,
+     "curator 'ccs': parameter beta='abc' is invalid: Input should be a valid number"),
 ])
 def test_bad_config_fails_before_any_work(tiny_csv, tmp_path, monkeypatch, change, error, needle):
     monkeypatch.delenv("RECSIFT_DATA_DIR", raising=False)

@@ -247,7 +247,7 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
     ctx = ctx or CurationContext()
     name, params = resolve_method(method, dict(params))
     fn = CURATORS[name]
-    check_params(name, fn, params)
+    params = check_params(name, fn, params)
     if getattr(fn, "transform", False):
         return _curate_transform(train_set, name, fn, budget, ctx, params)
     if budget is None:
@@ -369,11 +369,15 @@ def _curate_transform(train_set: TrainingSet, name: str, fn: SelectFn, budget: A
     return out, report
 
 
-def check_params(name: str, fn: SelectFn, params: dict[str, Any]) -> None:
-    """Unknown curator parameters are an error listing the accepted ones (before any work)."""
+def check_params(name: str, fn: SelectFn, params: dict[str, Any]) -> dict[str, Any]:
+    """Unknown curator parameters, or values of the wrong type, are an error listing the accepted ones
+    (before any work); returns the parameters validated against the curator's annotations."""
     import inspect
 
     allowed = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
     extra = sorted(set(params) - set(allowed))
     if extra:
         raise ConfigError(f"curator {name!r} got unknown parameter(s) {extra}; it accepts {sorted(allowed) or 'none'}")
+    from ..utils.params import validate_kwargs
+
+    return validate_kwargs(f"curator {name!r}", fn, params)

@@ -379,6 +379,9 @@ def _model_params(name: str, params: dict[str, Any], where: str) -> dict[str, An
                               "(for max_len use `train: {max_len: N}`)")
         if key not in accepted:
             raise ConfigError(f"{where}: " + _unknown_key(f"{name}.params.{key}", key, accepted, f"{name} parameters"))
+    from ..utils.params import validate_kwargs
+
+    validate_kwargs(f"{where}: model {name!r}", cls, params)  # a wrong type fails now; the values stay as given
     return dict(params)
 
 

@@ -51,6 +51,9 @@ def build_model(name: str, **params: Any) -> Any:
     for dim in ("n_users", "n_items", "max_len"):
         if dim in params and dim not in accepted:
             params.pop(dim)
+    from ..utils.params import validate_kwargs
+
+    params = validate_kwargs(f"model {name!r}", cls, params)
     try:
         return cls(**params)
     except TypeError as e:

@@ -44,3 +44,20 @@ def test_report_is_callable_and_names_a_missing_runs_dir(tmp_path):
 
     with pytest.raises(RunsDirError, match="recsift run"):
         recsift.report(tmp_path / "nope")
+
+
+def test_api_train_rejects_a_foreign_training_set_and_bad_config_in_one_message():
+    from recsift.data import leave_one_out
+    from recsift.data.synthetic import generate
+    from recsift.errors import ConfigError
+
+    ds = recsift.load("synthetic")
+    other = leave_one_out(generate(n_users=300, n_items=ds.n_items + 7, seed=1).interactions)  # another item id space
+    foreign = other.training_set("sequence")
+    for model in ("gru4rec", "pop"):  # a torch model and a fitted baseline
+        with pytest.raises(ConfigError, match=rf"item ids 1..{ds.n_items + 7} but the split has {ds.n_items} items"):
+            recsift.train(ds, model, train_set=foreign, epochs=1)
+    with pytest.raises(ConfigError, match="must be a recsift TrainingSet .* not list"):
+        recsift.train(ds, "pop", train_set=[1, 2, 3])
+    with pytest.raises(ConfigError, match="invalid training config: epochs: Input should be a valid integer"):
+        recsift.train(ds, "pop", epochs="x")

@@ -90,7 +90,7 @@ def train(ds: SplitData, model: str, *, train_set: TrainingSet | None = None, mo
     the same call after an interruption, removed at the end."""
     from .train import train_model
 
-    return train_model(ds, model, TrainConfig(**config), train_set=train_set, model_params=model_params,
+    return train_model(ds, model, TrainConfig.make(**config), train_set=train_set, model_params=model_params,
                        checkpoint=checkpoint)
 
 

@@ -38,6 +38,11 @@ class TrainingSet:
     def kind(self) -> str:
         return "sequence" if isinstance(self.data, SequenceSamples) else "matrix"
 
+    @property
+    def n_items(self) -> int:
+        """Size of the item id space (ids 1..n_items) the data is expressed in."""
+        return self.data.store.n_items if isinstance(self.data, SequenceSamples) else self.data.n_items
+
     def subset(self, idx: np.ndarray, **provenance: Any) -> TrainingSet:
         """Units at ``idx`` (ints or mask), weights carried along, provenance extended."""
         idx = np.asarray(idx)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data import SplitData, TrainingSet
+from ..errors import ConfigError
 from ..models.registry import build_model
 from ..utils.runtime import peak_rss_mb
 from ..utils.seeding import seed_everything
@@ -60,6 +61,17 @@ def trainer_for(model: torch.nn.Module, config: TrainConfig) -> Trainer:
     return SequenceTrainer(model, config)
 
 
+def _check_train_set(split: SplitData, train_set: Any) -> None:
+    """A training set that is not a `TrainingSet`, or one in another item id space (built from another
+    dataset or split), fails here with one message rather than as an index error inside the model."""
+    if not isinstance(train_set, TrainingSet):
+        raise ConfigError(f"train_set must be a recsift TrainingSet (split.training_set(), curate(...) or "
+                          f"load_curated(folder)), not {type(train_set).__name__}")
+    if train_set.n_items != split.n_items:
+        raise ConfigError(f"train_set has item ids 1..{train_set.n_items} but the split has {split.n_items} items: it "
+                          "was built from another dataset or split; build or curate it from this split's training set")
+
+
 def train_model(split: SplitData, model: str, config: TrainConfig | None = None, *,
                 train_set: TrainingSet | None = None, model_params: dict[str, Any] | None = None,
                 recorder: DynamicsRecorder | None = None, evaluate_test: bool = True,
@@ -81,6 +93,8 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
     True
     """
     config = config or TrainConfig()
+    if train_set is not None:
+        _check_train_set(split, train_set)
     seed_everything(config.seed)
     from ..models.registry import get_model_class
     from ..models.base import CFRecommender

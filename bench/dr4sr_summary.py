@@ -40,11 +40,22 @@ def load_runs(names: list[str]) -> list[dict]:
         payload = json.loads(path.read_text())
         a = payload["args"]
         for r in payload.get("runs", []):
-            variant = r["variant"] + (f" (tau {a['tau_init']:g})" if r["variant"] in ("dr4sr_plus", "end_to_end")
-                                      and a.get("tau_init") not in (None, 10.0) else "")
+            variant = r["variant"] + label(r["variant"], a)
             out.append({**r, "dataset": a["dataset"], "variant": variant, "cap": a["epochs"],
                         "patience": a["patience"], "source": name})
     return out
+
+
+def label(variant: str, a: dict) -> str:
+    """The settings a run changed from bench/dr4sr.py's defaults that change its data: the regeneration's
+    γ and K (every variant built from the regenerated set) and DR4SR+'s τ, e.g. `` (gamma 0.5, tau 1)``."""
+    changed = []
+    if variant not in ("original", "doubled"):
+        changed += [f"{k} {a[key]:g}" for k, key, default in (("gamma", "gamma", 0.3), ("K", "k_memories", 5))
+                    if a.get(key) not in (None, default)]
+    if variant in ("dr4sr_plus", "end_to_end") and a.get("tau_init") not in (None, 10.0):
+        changed.append(f"tau {a['tau_init']:g}")
+    return f" ({', '.join(changed)})" if changed else ""
 
 
 def summarise(runs: list[dict]) -> list[dict]:

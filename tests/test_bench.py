@@ -203,6 +203,11 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results, monkeypatch):
     put("f", [run(1, "doubled", 0.050)], epochs=173, patience=200)
     fixed = {(r["variant"], r["cap"]): r for r in ds.summarise(ds.load_runs(["a", "b", "e", "f"]))}[("doubled", 173)]
     assert fixed["original_recipe"] == "200 / 200" and fixed["recall@10_vs_original"] == pytest.approx(0.25)
+    # another γ / K is another regenerated set: a row of its own, labelled; the original data is not
+    assert ds.label("dr4sr", {"gamma": 0.5, "k_memories": 5, "tau_init": 10.0}) == " (gamma 0.5)"
+    assert ds.label("dr4sr_plus", {"gamma": 0.3, "k_memories": 3, "tau_init": 1.0}) == " (K 3, tau 1)"
+    assert ds.label("original", {"gamma": 0.5, "k_memories": 3}) == ""
+    assert ds.label("dr4sr", {}) == ""
     assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
     with pytest.raises(SystemExit, match="no result"):
         ds.load_runs(["missing"])

@@ -65,6 +65,24 @@ def test_empty_file_error(tmp_path, capsys):
     assert code == 2 and "empty" in err
 
 
+def test_too_little_data_and_a_file_as_runs_dir_are_one_message(tmp_path, capsys):
+    p = tmp_path / "one.csv"
+    p.write_text("u,i\n1,5\n1,6\n1,7\n")  # one user, 3 interactions: no next-item sample under leave-one-out
+    base = ["-d", str(p), "--user-col", "u", "--item-col", "i"]
+    for args in (["curate", *base, "--method", "random", "--budget", "0.5", "--out", str(tmp_path / "o")],
+                 ["train", *base, "-m", "gru4rec", "--epochs", "1"]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 2 and "the training set is empty" in err and "from 4 interactions on" in " ".join(err.split())
+        assert "Traceback" not in err + out
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "afile").write_text("")
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(f"datasets: [synthetic]\ncurators: [random]\nbudgets: [0.5]\nmodels: [pop]\nseeds: [0]\n"
+                   f"runs_dir: {tmp_path / 'afile'}\n")
+    code, _, err = run_cli(["run", str(cfg)], capsys)
+    assert code == 2 and "is a file; give a folder" in err
+
+
 def test_missing_dataset_says_where_to_put_files(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RECSIFT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("RECSIFT_CACHE_DIR", str(tmp_path / "cache"))

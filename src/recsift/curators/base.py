@@ -245,6 +245,7 @@ def curate(train_set: TrainingSet, method: str, budget: Budget | float | int | s
     from ..selection import item_coverage, select_with_prefix
 
     ctx = ctx or CurationContext()
+    train_set.require_samples("curate")
     name, params = resolve_method(method, dict(params))
     fn = CURATORS[name]
     params = check_params(name, fn, params)

@@ -43,6 +43,16 @@ class TrainingSet:
         """Size of the item id space (ids 1..n_items) the data is expressed in."""
         return self.data.store.n_items if isinstance(self.data, SequenceSamples) else self.data.n_items
 
+    def require_samples(self, action: str) -> TrainingSet:
+        """``self``, or one clear error when it holds no training samples (``action``: what needed them)."""
+        if len(self) == 0:
+            need = ("a next-item sample from 4 interactions on: 2 to train" if self.kind == "sequence" else
+                    "a training interaction from 3 on: 1 to train")
+            raise DataFormatError(f"the training set is empty, so there is nothing to {action}: the split left no "
+                                  f"training data (under leave-one-out a user gives {need}, 1 to validate, 1 to "
+                                  "test); use more data or another split")
+        return self
+
     def subset(self, idx: np.ndarray, **provenance: Any) -> TrainingSet:
         """Units at ``idx`` (ints or mask), weights carried along, provenance extended."""
         idx = np.asarray(idx)

@@ -293,6 +293,8 @@ def resolve(cfg: ExperimentConfig) -> ResolvedExperiment:
                               f"{cfg.probe.model!r}); run it in a separate experiment with a matching probe model")
     if len(set(cfg.seeds)) != len(cfg.seeds) or min(cfg.seeds) < 0:
         raise ConfigError(f"seeds {cfg.seeds}: list each seed once, as an integer >= 0")
+    if cfg.runs_dir.exists() and not cfg.runs_dir.is_dir():
+        raise ConfigError(f"runs_dir {cfg.runs_dir} is a file; give a folder (it is created if missing)")
     if cfg.executor == "ray" and not _installed("ray"):
         from .executors import RAY_MISSING
 

@@ -67,6 +67,7 @@ def _check_train_set(split: SplitData, train_set: Any) -> None:
     if not isinstance(train_set, TrainingSet):
         raise ConfigError(f"train_set must be a recsift TrainingSet (split.training_set(), curate(...) or "
                           f"load_curated(folder)), not {type(train_set).__name__}")
+    train_set.require_samples("train on")
     if train_set.n_items != split.n_items:
         raise ConfigError(f"train_set has item ids 1..{train_set.n_items} but the split has {split.n_items} items: it "
                           "was built from another dataset or split; build or curate it from this split's training set")
@@ -104,7 +105,7 @@ def train_model(split: SplitData, model: str, config: TrainConfig | None = None,
         return _fit_baseline(split, model, config, train_set, dict(model_params or {}), evaluate_test)
     is_cf = issubclass(cls, CFRecommender)
     if train_set is None:
-        train_set = split.training_set("matrix" if is_cf else "sequence")
+        train_set = split.training_set("matrix" if is_cf else "sequence").require_samples("train on")
     params = dict(model_params or {})
     dims = {"n_items": split.n_items, **({"n_users": split.n_users} if is_cf else {"max_len": config.max_len})}
     net = build_model(model, **dims, **params)

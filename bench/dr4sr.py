@@ -48,8 +48,8 @@ def paper_cell(dataset: str, model: str, variant: str) -> str:
 
 
 #: the settings a result's runs depend on: --resume refuses an earlier result that differs in one
-RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "bilevel_epochs", "warmup_epochs",
-                "tau_init")
+RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "restrictive_steps", "bilevel_epochs",
+                "warmup_epochs", "tau_init")
 
 
 def previous(args) -> tuple[list[dict], list[dict]]:
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--regen-epochs", type=int, default=40, help="regenerator pre-training epochs")
     ap.add_argument("--gamma", type=float, default=0.3)
     ap.add_argument("--k-memories", type=int, default=5)
+    ap.add_argument("--restrictive-steps", type=int, default=0,
+                    help="decoding steps forced restrictive before the γ mix (the released code: 2, with γ = 1)")
     ap.add_argument("--bilevel-epochs", type=int, default=30)
     ap.add_argument("--warmup-epochs", type=int, default=10)
     ap.add_argument("--tau-init", type=float, default=10.0,
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown variants {sorted(bad)}; use {VARIANTS}")
     rows, regen_rows = previous(args) if args.resume else ([], [])
     done = {(r["seed"], r["model"], r["variant"]) for r in rows}
-    regen = dict(epochs=args.regen_epochs, gamma=args.gamma, k_memories=args.k_memories)
+    regen = dict(epochs=args.regen_epochs, gamma=args.gamma, k_memories=args.k_memories,
+                 restrictive_steps=args.restrictive_steps)
     for seed in (int(s) for s in args.seeds.split(",")):
         ctx = CurationContext(split=split, seed=seed, max_len=50,
                               cache_dir=Path(args.cache_dir) if args.cache_dir else None)

@@ -50,8 +50,9 @@ def label(variant: str, a: dict) -> str:
     """The settings a run changed from bench/dr4sr.py's defaults that change its data: the regeneration's
     γ and K (every variant built from the regenerated set) and DR4SR+'s τ, e.g. `` (gamma 0.5, tau 1)``."""
     changed = []
-    if variant not in ("original", "doubled"):
-        changed += [f"{k} {a[key]:g}" for k, key, default in (("gamma", "gamma", 0.3), ("K", "k_memories", 5))
+    if variant not in ("original", "doubled", "patterns"):  # the data these are built from has no regeneration
+        changed += [f"{k} {a[key]:g}" for k, key, default in (("gamma", "gamma", 0.3), ("K", "k_memories", 5),
+                                                                  ("restrictive", "restrictive_steps", 0))
                     if a.get(key) not in (None, default)]
     if variant in ("dr4sr_plus", "end_to_end") and a.get("tau_init") not in (None, 10.0):
         changed.append(f"tau {a['tau_init']:g}")

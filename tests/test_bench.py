@@ -208,6 +208,8 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results, monkeypatch):
     assert ds.label("dr4sr_plus", {"gamma": 0.3, "k_memories": 3, "tau_init": 1.0}) == " (K 3, tau 1)"
     assert ds.label("original", {"gamma": 0.5, "k_memories": 3}) == ""
     assert ds.label("dr4sr", {}) == ""
+    assert ds.label("no_diversity", {"gamma": 1.0, "restrictive_steps": 2}) == " (gamma 1, restrictive 2)"
+    assert ds.label("patterns", {"gamma": 1.0}) == ""
     assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
     with pytest.raises(SystemExit, match="no result"):
         ds.load_runs(["missing"])

@@ -57,7 +57,8 @@ class CurationContext:
 
     def __post_init__(self) -> None:
         if self.unit not in ("sample", "user"):
-            raise ConfigError(f"selection unit {self.unit!r}: use 'sample' (a prefix sample / interaction) or 'user'")
+            raise ConfigError(f"selection unit {self.unit!r}: use 'sample' (a prefix sample / interaction) or 'user' "
+                              "(a user's whole history; on session data, where each session is a user, a whole session)")
         if self.budget_in not in ("units", "targets"):
             raise ConfigError(f"budget_in={self.budget_in!r}: use 'units' or 'targets'")
 

@@ -48,7 +48,8 @@ def paper_cell(dataset: str, model: str, variant: str) -> str:
 
 
 #: the settings a result's runs depend on: --resume refuses an earlier result that differs in one
-RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "restrictive_steps", "bilevel_epochs",
+RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "restrictive_steps", "equal_samples",
+                "bilevel_epochs",
                 "warmup_epochs", "tau_init")
 
 
@@ -67,6 +68,16 @@ def previous(args) -> tuple[list[dict], list[dict]]:
                          "settings or another --tag")
     print(f"resuming: {len(old.get('runs', []))} finished runs from {path.name}", flush=True)
     return old.get("runs", []), old.get("regeneration", [])
+
+
+def equal_sample_epochs(epochs: int, n_reference: int, n_control: int) -> int:
+    """Epochs of a control set of ``n_control`` samples that see as many samples as ``epochs`` epochs of a
+    reference set of ``n_reference`` (at least 1).
+
+    >>> equal_sample_epochs(200, 227379, 262826)  # + DR4SR's 200 epochs = 173 of the doubled original
+    173
+    """
+    return max(1, round(epochs * n_reference / n_control))
 
 
 def load_avg() -> str:
@@ -89,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup-epochs", type=int, default=10)
     ap.add_argument("--tau-init", type=float, default=10.0,
                     help="DR4SR+ personalizer temperature (the released code's 10; its floor is 1)")
+    ap.add_argument("--equal-samples", action="store_true",
+                    help="train the doubled control for the epochs that see as many samples as --epochs of the "
+                         "+ DR4SR set (round(epochs x |DR4SR set| / |doubled set|)): the repetition control at equal "
+                         "training length")
     ap.add_argument("--seeds", default="2023")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--tag", default="", help="suffix of the result files (dr4sr_<dataset><tag>.md)")
@@ -130,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
                               cache_dir=Path(args.cache_dir) if args.cache_dir else None)
         t0 = time.perf_counter()
         la0 = load_avg()
-        if not args.inference_only and not {"dr4sr", "dr4sr_plus", "end_to_end"} & set(variants):
+        needs_regen = ({"dr4sr", "dr4sr_plus", "end_to_end"} & set(variants)
+                       or (args.equal_samples and "doubled" in variants))
+        if not args.inference_only and not needs_regen:
             regen_set = None  # only original / doubled: nothing to regenerate
         else:
             regen_set, rep = curate(full, "dr4sr", None, ctx, **regen)
@@ -177,13 +194,18 @@ def main(argv: list[str] | None = None) -> None:
                              "bilevel_s_per_epoch": float(np.median(bil)) if bil else None,
                              "mean_weight": prep.extra["mean_weight"],
                              "weight_histogram": prep.extra["weight_histogram"]}
+                run_cfg = cfg
+                if var == "doubled" and args.equal_samples:
+                    n_epochs = equal_sample_epochs(args.epochs, len(regen_set), len(ts))
+                    run_cfg = cfg.model_copy(update={"epochs": n_epochs})
+                    extra["epochs_cap"] = run_cfg.epochs
                 la = load_avg()
                 ckpt = checkpoint_path(args.cache_dir, f"dr4sr_{args.dataset}{args.tag}", seed, model, var)
-                res = train_model(split, model, cfg, train_set=ts, checkpoint=ckpt)
+                res = train_model(split, model, run_cfg, train_set=ts, checkpoint=ckpt)
                 epochs_run = len(res.history)
                 rows.append({"seed": seed, "model": model, "variant": var, "n_train": len(ts),
                              "test": res.test, "best_epoch": res.best_epoch, "epochs_run": epochs_run,
-                             "cap_binds": epochs_run == args.epochs and not res.extra["stopped_early"],
+                             "cap_binds": epochs_run == run_cfg.epochs and not res.extra["stopped_early"],
                              "s_per_epoch": res.train_seconds_per_epoch, "peak_rss_mb": res.peak_rss_mb,
                              "wall_seconds": time.perf_counter() - t0, "load_before": la, "load_after": load_avg(),
                              "valid_ndcg20": [round(h["valid"]["ndcg@20"], 5) for h in res.history if "valid" in h],

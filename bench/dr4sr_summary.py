@@ -41,7 +41,7 @@ def load_runs(names: list[str]) -> list[dict]:
         a = payload["args"]
         for r in payload.get("runs", []):
             variant = r["variant"] + label(r["variant"], a)
-            out.append({**r, "dataset": a["dataset"], "variant": variant, "cap": a["epochs"],
+            out.append({**r, "dataset": a["dataset"], "variant": variant, "cap": r.get("epochs_cap", a["epochs"]),
                         "patience": a["patience"], "source": name})
     return out
 

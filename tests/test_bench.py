@@ -303,3 +303,39 @@ def test_dr4sr_resume_end_to_end_trains_only_the_missing_runs(results, monkeypat
     assert runs[0] == first[0]  # kept as it was, not retrained
     assert calls == [2 * first[0]["n_train"]]  # one training, on the doubled set
     assert "| gru4rec | doubled | 0 |" in (results / "dr4sr_synthetic_t.md").read_text()
+
+
+def test_dr4sr_equal_samples_trains_the_doubled_control_for_the_regenerated_sets_samples(results, monkeypatch):
+    """--equal-samples: the doubled control's epoch cap is set so that it sees as many samples as --epochs of
+    the + DR4SR set; curation and training are stubbed (sizes 1.5x and 2x the original data), the wiring is real."""
+    from types import SimpleNamespace
+
+    import dr4sr
+    import dr4sr_summary as ds
+
+    import recsift.curators
+    import recsift.train
+
+    assert dr4sr.equal_sample_epochs(200, 227379, 262826) == 173 and dr4sr.equal_sample_epochs(1, 1, 10) == 1
+
+    def fake_curate(full, method, budget, ctx, original_copies=1, **kw):
+        n = len(full) * (2 if original_copies == 2 else 1.5)
+        info = dict.fromkeys(("mine_seconds", "pretrain_seconds", "inference_seconds"), 0.0)
+        return full.subset(np.arange(int(n)) % len(full)), SimpleNamespace(extra=info)
+
+    caps = []
+
+    def fake_train(split, model, cfg, train_set=None, checkpoint=None):
+        caps.append(cfg.epochs)
+        hist = [{"epoch": e, "valid": {"ndcg@20": 0.1}} for e in range(cfg.epochs)]
+        return SimpleNamespace(test={m: 0.1 for m in ds.METRICS}, best_epoch=0, history=hist,
+                               extra={"stopped_early": False}, train_seconds_per_epoch=0.0, peak_rss_mb=1.0)
+
+    monkeypatch.setattr(recsift.curators, "curate", fake_curate)
+    monkeypatch.setattr(recsift.train, "train_model", fake_train)
+    dr4sr.main(["--dataset", "synthetic", "--models", "gru4rec", "--variants", "original,doubled", "--equal-samples",
+                "--epochs", "4", "--seeds", "0", "--tag", "_eq"])
+    assert caps == [4, 3]  # the original keeps --epochs; 4 epochs of 1.5n samples = 3 epochs of 2n
+    runs = json.loads((results / "dr4sr_synthetic_eq.json").read_text())["runs"]
+    assert [r.get("epochs_cap") for r in runs] == [None, 3] and runs[1]["cap_binds"]
+    assert [r["cap"] for r in ds.load_runs(["dr4sr_synthetic_eq"])] == [4, 3]

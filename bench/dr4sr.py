@@ -49,8 +49,10 @@ def paper_cell(dataset: str, model: str, variant: str) -> str:
 
 #: the settings a result's runs depend on: --resume refuses an earlier result that differs in one
 RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "restrictive_steps", "equal_samples",
-                "bilevel_epochs",
-                "warmup_epochs", "tau_init")
+                "bilevel_epochs", "warmup_epochs", "tau_init")
+#: defaults of the settings that change the regenerated data (γ, K, forced copy steps) or DR4SR+'s weights (τ);
+#: bench/dr4sr_summary.py labels a run that changed one
+DATA_DEFAULTS = {"gamma": 0.3, "k_memories": 5, "restrictive_steps": 0, "tau_init": 10.0}
 
 
 def previous(args) -> tuple[list[dict], list[dict]]:
@@ -92,13 +94,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=200, help="epoch cap of target training")
     ap.add_argument("--patience", type=int, default=20)
     ap.add_argument("--regen-epochs", type=int, default=40, help="regenerator pre-training epochs")
-    ap.add_argument("--gamma", type=float, default=0.3)
-    ap.add_argument("--k-memories", type=int, default=5)
-    ap.add_argument("--restrictive-steps", type=int, default=0,
+    ap.add_argument("--gamma", type=float, default=DATA_DEFAULTS["gamma"])
+    ap.add_argument("--k-memories", type=int, default=DATA_DEFAULTS["k_memories"])
+    ap.add_argument("--restrictive-steps", type=int, default=DATA_DEFAULTS["restrictive_steps"],
                     help="decoding steps forced restrictive before the γ mix (the released code: 2, with γ = 1)")
     ap.add_argument("--bilevel-epochs", type=int, default=30)
     ap.add_argument("--warmup-epochs", type=int, default=10)
-    ap.add_argument("--tau-init", type=float, default=10.0,
+    ap.add_argument("--tau-init", type=float, default=DATA_DEFAULTS["tau_init"],
                     help="DR4SR+ personalizer temperature (the released code's 10; its floor is 1)")
     ap.add_argument("--equal-samples", action="store_true",
                     help="train the doubled control for the epochs that see as many samples as --epochs of the "
@@ -140,13 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     done = {(r["seed"], r["model"], r["variant"]) for r in rows}
     regen = dict(epochs=args.regen_epochs, gamma=args.gamma, k_memories=args.k_memories,
                  restrictive_steps=args.restrictive_steps)
+    needs_regen = ({"dr4sr", "dr4sr_plus", "end_to_end"} & set(variants)
+                   or (args.equal_samples and "doubled" in variants))  # --equal-samples sizes the control by it
     for seed in (int(s) for s in args.seeds.split(",")):
         ctx = CurationContext(split=split, seed=seed, max_len=50,
                               cache_dir=Path(args.cache_dir) if args.cache_dir else None)
         t0 = time.perf_counter()
         la0 = load_avg()
-        needs_regen = ({"dr4sr", "dr4sr_plus", "end_to_end"} & set(variants)
-                       or (args.equal_samples and "doubled" in variants))
         if not args.inference_only and not needs_regen:
             regen_set = None  # only original / doubled: nothing to regenerate
         else:

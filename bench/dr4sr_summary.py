@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _common  # noqa: E402
 from _common import write_result  # noqa: E402
 
-from dr4sr import paper_cell, plot_weights  # noqa: E402  (the paper's Table 2 figures; the weight histograms)
+from dr4sr import DATA_DEFAULTS, paper_cell, plot_weights  # noqa: E402  (Table 2 figures; weight histograms)
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 
@@ -49,13 +49,11 @@ def load_runs(names: list[str]) -> list[dict]:
 def label(variant: str, a: dict) -> str:
     """The settings a run changed from bench/dr4sr.py's defaults that change its data: the regeneration's
     γ and K (every variant built from the regenerated set) and DR4SR+'s τ, e.g. `` (gamma 0.5, tau 1)``."""
-    changed = []
-    if variant not in ("original", "doubled", "patterns"):  # the data these are built from has no regeneration
-        changed += [f"{k} {a[key]:g}" for k, key, default in (("gamma", "gamma", 0.3), ("K", "k_memories", 5),
-                                                                  ("restrictive", "restrictive_steps", 0))
-                    if a.get(key) not in (None, default)]
-    if variant in ("dr4sr_plus", "end_to_end") and a.get("tau_init") not in (None, 10.0):
-        changed.append(f"tau {a['tau_init']:g}")
+    shown = {"gamma": "gamma", "k_memories": "K", "restrictive_steps": "restrictive", "tau_init": "tau"}
+    # original / doubled / patterns: data without a regeneration; τ only for the personalizer's variants
+    keys = [] if variant in ("original", "doubled", "patterns") else ["gamma", "k_memories", "restrictive_steps"]
+    keys += ["tau_init"] if variant in ("dr4sr_plus", "end_to_end") else []
+    changed = [f"{shown[k]} {a[k]:g}" for k in keys if a.get(k) not in (None, DATA_DEFAULTS[k])]
     return f" ({', '.join(changed)})" if changed else ""
 
 

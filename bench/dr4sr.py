@@ -8,8 +8,9 @@ without stopping early). The regenerated data is built once per seed (mining, re
 pre-training for ``--regen-epochs``, hybrid inference over the *full* training set) and timed.
 
 Variants: original, dr4sr, dr4sr_plus, doubled (the original data twice: the repetition control),
-and the ablations no_diversity, patterns (mined patterns as the dataset), end_to_end (DR4SR+ without
-the bi-level step).
+and the ablations no_diversity, patterns (mined patterns as the dataset), original_patterns (the original
+data + the mined patterns, no regenerated sequences: what + DR4SR adds besides regeneration), end_to_end
+(DR4SR+ without the bi-level step).
 
 Usage::
 
@@ -35,7 +36,8 @@ PAPER = {  # Beauty / Toys R@10, N@10 (DR4SR paper, Table 2): original, +DR4SR, 
     ("beauty", "gru4rec"): ((.0204, .0107), (.0252, .0128), (.0292, .0149)),
     ("toys", "sasrec"): ((.0682, .0381), (.0762, .0432), (.0773, .0453)),
 }
-VARIANTS = ("original", "dr4sr", "dr4sr_plus", "doubled", "no_diversity", "patterns", "end_to_end")
+VARIANTS = ("original", "dr4sr", "dr4sr_plus", "doubled", "no_diversity", "patterns", "original_patterns",
+            "end_to_end")
 
 
 def paper_cell(dataset: str, model: str, variant: str) -> str:
@@ -184,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
                     ts, _ = curate(full, "dr4sr", None, ctx, **{**regen, "diversity": False})
                 elif var == "patterns":
                     ts, _ = curate(full, "dr4sr", None, ctx, original_copies=0, include_regenerated=False, **regen)
+                elif var == "original_patterns":
+                    ts, _ = curate(full, "dr4sr", None, ctx, include_regenerated=False, **regen)
                 else:  # dr4sr_plus, end_to_end
                     ts, prep = curate(full, "dr4sr_plus", None, ctx, target=model, bilevel_epochs=args.bilevel_epochs,
                                       warmup_epochs=args.warmup_epochs, end_to_end=var == "end_to_end",

@@ -50,8 +50,8 @@ def label(variant: str, a: dict) -> str:
     """The settings a run changed from bench/dr4sr.py's defaults that change its data: the regeneration's
     γ and K (every variant built from the regenerated set) and DR4SR+'s τ, e.g. `` (gamma 0.5, tau 1)``."""
     shown = {"gamma": "gamma", "k_memories": "K", "restrictive_steps": "restrictive", "tau_init": "tau"}
-    # original / doubled / patterns: data without a regeneration; τ only for the personalizer's variants
-    keys = [] if variant in ("original", "doubled", "patterns") else ["gamma", "k_memories", "restrictive_steps"]
+    # original / doubled / (original_)patterns: data without a regeneration; τ only for the personalizer's variants
+    keys = [] if variant in ("original", "doubled", "patterns", "original_patterns") else ["gamma", "k_memories", "restrictive_steps"]
     keys += ["tau_init"] if variant in ("dr4sr_plus", "end_to_end") else []
     changed = [f"{shown[k]} {a[k]:g}" for k in keys if a.get(k) not in (None, DATA_DEFAULTS[k])]
     return f" ({', '.join(changed)})" if changed else ""

@@ -209,7 +209,7 @@ def test_dr4sr_summary_pairs_seeds_and_separates_recipes(results, monkeypatch):
     assert ds.label("original", {"gamma": 0.5, "k_memories": 3}) == ""
     assert ds.label("dr4sr", {}) == ""
     assert ds.label("no_diversity", {"gamma": 1.0, "restrictive_steps": 2}) == " (gamma 1, restrictive 2)"
-    assert ds.label("patterns", {"gamma": 1.0}) == ""
+    assert ds.label("patterns", {"gamma": 1.0}) == "" and ds.label("original_patterns", {"gamma": 1.0}) == ""
     assert "| beauty | sasrec | dr4sr | 200 / 20 | 2 (1, 3) |" in ds.table(list(rows.values()))
     with pytest.raises(SystemExit, match="no result"):
         ds.load_runs(["missing"])
@@ -339,3 +339,16 @@ def test_dr4sr_equal_samples_trains_the_doubled_control_for_the_regenerated_sets
     runs = json.loads((results / "dr4sr_synthetic_eq.json").read_text())["runs"]
     assert [r.get("epochs_cap") for r in runs] == [None, 3] and runs[1]["cap_binds"]
     assert [r["cap"] for r in ds.load_runs(["dr4sr_synthetic_eq"])] == [4, 3]
+
+
+def test_dr4sr_original_patterns_is_the_original_data_plus_the_mined_patterns(results):
+    """The 'original_patterns' ablation (+ DR4SR without its regenerated sequences) trains on exactly the original
+    set and the 'patterns' set together: its samples are the sum of theirs, and no regenerator is trained."""
+    import dr4sr
+
+    dr4sr.main(["--dataset", "synthetic", "--models", "gru4rec", "--variants", "original,patterns,original_patterns",
+                "--epochs", "1", "--seeds", "0", "--tag", "_op"])
+    out = json.loads((results / "dr4sr_synthetic_op.json").read_text())
+    n = {r["variant"]: r["n_train"] for r in out["runs"]}
+    assert n["patterns"] > 0 and n["original_patterns"] == n["original"] + n["patterns"]
+    assert out["regeneration"] == []  # nothing was regenerated

@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
                     ts, _ = curate(full, "dr4sr", None, ctx, original_copies=2, include_patterns=False,
                                    include_regenerated=False)
                 elif var == "no_diversity":
-                    ts, _ = curate(full, "dr4sr", None, ctx, **{**regen, "diversity": False})
+                    ts, rep = curate(full, "dr4sr", None, ctx, **{**regen, "diversity": False})
+                    extra = {k: rep.extra.get(k) for k in ("pretrain_seconds", "inference_seconds", "n_regenerated")}
                 elif var == "patterns":
                     ts, _ = curate(full, "dr4sr", None, ctx, original_copies=0, include_regenerated=False, **regen)
                 elif var == "original_patterns":
@@ -277,6 +278,11 @@ def table(args, rows, regen_rows) -> str:
                        f"{t['recall@20']:.4f} | {t['ndcg@20']:.4f} | {paper} | {r['best_epoch']} | {r['epochs_run']} | "
                        f"{'yes' if r['cap_binds'] else 'no'} | {r['s_per_epoch']:.1f} | {r['n_train']} | "
                        f"{r['load_before']} |")
+        for r in rows:
+            if r["variant"] == "no_diversity" and r.get("n_regenerated") is not None:
+                out.append(f"\nRegeneration without the diversity promoter (seed {r['seed']}): {r['n_regenerated']} distinct "
+                           f"regenerated sequences; pre-training {r['pretrain_seconds'] or 0:.0f} s, inference "
+                           f"{r['inference_seconds'] or 0:.0f} s")
         bl = [r for r in rows if r.get("bilevel_s_per_epoch")]
         for r in bl:
             q = r.get("weight_histogram", {}).get("quantiles", {})

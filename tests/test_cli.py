@@ -146,3 +146,23 @@ def test_score_on_a_csv_passes_the_probe_and_file_options(tmp_path, capsys):
     with np.load(tmp_path / "s.npz") as z:
         assert len(z["score_el2n"]) == len(z["score_aum"]) == summary["n_samples"] > 0
         assert np.isfinite(z["score_el2n"]).all() and (z["score_el2n"] >= 0).all()
+
+
+def test_curate_out_must_be_a_new_empty_or_earlier_curation_folder(tmp_path, capsys):
+    """`--out .` or a folder of other files would scatter samples.npz among them: refused before any work;
+    an earlier curation's folder is overwritten."""
+    base = ["curate", "-d", "synthetic", "--method", "ccs", "--budget", "0.5", "--out"]
+    (tmp_path / "afile").write_text("")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    for out, msg in ((tmp_path / "afile", "is a file; give a folder"),
+                     (other, "already holds other files (notes.txt)")):
+        code, stdout, err = run_cli([*base, str(out)], capsys)
+        assert code == 2 and msg in " ".join(err.split()) and "Traceback" not in err + stdout
+        assert "probe" not in stdout  # refused before the probe trained
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    again = ["curate", "-d", "synthetic", "--method", "random", "--budget", "0.5", "--out", str(tmp_path / "c")]
+    assert run_cli(again, capsys)[0] == 0
+    assert run_cli([*again[:-3], "0.3", *again[-2:]], capsys)[0] == 0  # same folder again: overwritten
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["curation.json", "samples.npz"]

@@ -379,8 +379,10 @@ def curate(
     """Select a subset of the training data with a curator; write it for `recsift train --train-set`."""
     from .curators import curate as run_curate, save_curation
     from .curators.base import CURATORS, check_params, resolve_method
+    from .curators.store import check_out_dir
     from .data import Budget
 
+    check_out_dir(out_dir)  # a file or another folder fails before any work
     params = _parse_params(param)
     name, full_params = resolve_method(method, params)  # unknown methods and parameters fail before any work
     check_params(name, CURATORS[name], full_params)

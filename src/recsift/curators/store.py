@@ -39,6 +39,26 @@ def _ids(ts: TrainingSet) -> dict[str, np.ndarray]:
     return {"user": u, "item": i}
 
 
+#: the files of a curation folder; any other file in ``--out`` means it is some other folder
+FILES = ("samples.npz", "curation.json")
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a folder that ``recsift curate --out`` may write to: new, empty, or an earlier
+    curation's folder (overwritten). A file, or a folder holding other files (``--out .``, a runs folder),
+    is refused before any work is done. (The experiment runner writes its own step folders and does
+    not need this.)"""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataFormatError(f"--out {out} is a file; give a folder for the curated training set")
+    other = sorted(p.name for p in out.iterdir() if p.name not in FILES) if out.is_dir() else []
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise DataFormatError(f"--out {out} already holds other files ({shown}) and is not a curation folder; "
+                              f"give a new or empty folder, e.g. --out {out / 'curated'}")
+    return out
+
+
 def save_curation(out_dir: str | Path, full: TrainingSet, report: CurationReport, *, dataset: str, protocol: str,
                   extra: dict[str, Any] | None = None, curated: TrainingSet | None = None) -> Path:
     """Write the curation of ``full`` described by ``report`` to ``out_dir`` (atomic files).

@@ -384,3 +384,13 @@ def test_dr4sr_no_diversity_reports_its_own_regeneration(results, monkeypatch):
     run = json.loads((results / "dr4sr_synthetic_nd.json").read_text())["runs"][0]
     assert run["n_regenerated"] == 77 and run["pretrain_seconds"] == 12.0
     assert "77 distinct regenerated sequences" in (results / "dr4sr_synthetic_nd.md").read_text()
+
+
+def test_gnn_step_times_both_graph_products_and_restores_the_default(results):
+    import gnn_step
+
+    gnn_step.main(["--dataset", "synthetic", "--rounds", "1", "--calls", "1"])
+    out = json.loads((results / "gnn_step_synthetic.json").read_text())
+    assert len(out["ms"]) == 4 and all(v[0] > 0 for v in out["ms"].values())
+    md = (results / "gnn_step_synthetic.md").read_text()
+    assert "| propagation (forward + backward) | scipy CSR (default) |" in md and "| whole step | torch.sparse.mm" in md

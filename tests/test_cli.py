@@ -166,3 +166,5 @@ def test_curate_out_must_be_a_new_empty_or_earlier_curation_folder(tmp_path, cap
     assert run_cli(again, capsys)[0] == 0
     assert run_cli([*again[:-3], "0.3", *again[-2:]], capsys)[0] == 0  # same folder again: overwritten
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["curation.json", "samples.npz"]
+    (tmp_path / "c" / ".samples.npz.x1y2.tmp").write_text("")  # left by a killed write: still our folder
+    assert run_cli(again, capsys)[0] == 0

@@ -43,6 +43,11 @@ def _ids(ts: TrainingSet) -> dict[str, np.ndarray]:
 FILES = ("samples.npz", "curation.json")
 
 
+def _ours(name: str) -> bool:
+    """A file a curation writes, or the temporary file a killed write of one left (`atomic_path`)."""
+    return name in FILES or any(name.startswith(f".{f}.") and name.endswith(".tmp") for f in FILES)
+
+
 def check_out_dir(out_dir: str | Path) -> Path:
     """``out_dir`` as a folder that ``recsift curate --out`` may write to: new, empty, or an earlier
     curation's folder (overwritten). A file, or a folder holding other files (``--out .``, a runs folder),
@@ -51,7 +56,7 @@ def check_out_dir(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataFormatError(f"--out {out} is a file; give a folder for the curated training set")
-    other = sorted(p.name for p in out.iterdir() if p.name not in FILES) if out.is_dir() else []
+    other = sorted(p.name for p in out.iterdir() if not _ours(p.name)) if out.is_dir() else []
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
         raise DataFormatError(f"--out {out} already holds other files ({shown}) and is not a curation folder; "

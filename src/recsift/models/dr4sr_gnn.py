@@ -28,6 +28,8 @@ step. On a GPU the torch product is used.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
@@ -133,13 +135,12 @@ class DR4SRGNN(SASRec):
             out = w
         else:
             if w.device.type == "cpu" and w.dtype == torch.float32 and self._csr is not None:
-                step = lambda x: _spmm(self._csr, x)  # noqa: E731
+                product = partial(_spmm, self._csr)
             else:
-                g = self.graph if self.graph.device == w.device else self.graph.to(w.device)
-                step = lambda x: torch.sparse.mm(g, x)  # noqa: E731
+                product = partial(torch.sparse.mm, self.graph.to(w.device))
             layers, x = [w], w
             for _ in range(self.gnn_layers):
-                x = step(x)
+                x = product(x)
                 layers.append(x)
             out = torch.stack(layers).mean(0)
         self._table = (*key, out)

@@ -48,6 +48,18 @@ def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window
     >>> [round(float(x), 3) for x in a[1]]
     [0.0, 0.333, 0.333, 0.167]
     """
+    return _to_torch(transition_csr(indptr, items, n_items, window))
+
+
+def _to_torch(a) -> torch.Tensor:
+    """A scipy sparse matrix as a coalesced torch COO tensor."""
+    a = a.tocoo()
+    idx = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(a.data), a.shape, check_invariants=True).coalesce()
+
+
+def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2):
+    """`transition_graph` as a float32 scipy CSR matrix (what the CPU product multiplies by)."""
     import scipy.sparse as sp
 
     seq_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
@@ -66,10 +78,7 @@ def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window
     a = (a + sp.diags(eye)).tocsr()
     a.sum_duplicates()
     nnz = np.maximum(np.diff(a.indptr), 1)
-    a = sp.diags(1.0 / nnz) @ a
-    a = a.tocoo().astype(np.float32)
-    idx = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(a.data), (n, n), check_invariants=True).coalesce()
+    return (sp.diags(1.0 / nnz) @ a).tocsr().astype(np.float32)
 
 
 class _SpMM(torch.autograd.Function):
@@ -116,12 +125,8 @@ class DR4SRGNN(SASRec):
         st = d.store
         lens = st.indptr[users + 1] - st.indptr[users]
         idx = np.repeat(st.indptr[users], lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-        self.graph = transition_graph(np.concatenate([[0], np.cumsum(lens)]), st.items[idx], self.n_items,
-                                      self.graph_window).to(self.item_embedding.weight.device)
-        import scipy.sparse as sp
-
-        ij, v = self.graph.indices().cpu().numpy(), self.graph.values().cpu().numpy()
-        a = sp.csr_matrix((v, (ij[0], ij[1])), shape=tuple(self.graph.shape), dtype=np.float32)
+        a = transition_csr(np.concatenate([[0], np.cumsum(lens)]), st.items[idx], self.n_items, self.graph_window)
+        self.graph = _to_torch(a).to(self.item_embedding.weight.device)
         self._csr = (a, a.T.tocsr())
         self._table = None
 
@@ -154,4 +159,4 @@ class DR4SRGNN(SASRec):
         return self.propagated()
 
 
-__all__ = ["DR4SRGNN", "transition_graph"]
+__all__ = ["DR4SRGNN", "transition_csr", "transition_graph"]

@@ -48,14 +48,20 @@ def _ours(name: str) -> bool:
     return name in FILES or any(name.startswith(f".{f}.") and name.endswith(".tmp") for f in FILES)
 
 
+def _folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path; refused when it names a file."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataFormatError(f"--out {out} is a file; give a folder for the curated training set")
+    return out
+
+
 def check_out_dir(out_dir: str | Path) -> Path:
     """``out_dir`` as a folder that ``recsift curate --out`` may write to: new, empty, or an earlier
     curation's folder (overwritten). A file, or a folder holding other files (``--out .``, a runs folder),
     is refused before any work is done. (The experiment runner writes its own step folders and does
     not need this.)"""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataFormatError(f"--out {out} is a file; give a folder for the curated training set")
+    out = _folder(out_dir)
     other = sorted(p.name for p in out.iterdir() if not _ours(p.name)) if out.is_dir() else []
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
@@ -70,9 +76,7 @@ def save_curation(out_dir: str | Path, full: TrainingSet, report: CurationReport
 
     A regenerated curation (``report.extra["regenerated"]``) needs the ``curated`` training set
     itself, whose sequences are stored."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataFormatError(f"--out {out} is a file; give a folder for the curated training set")
+    out = _folder(out_dir)
     regenerated = bool(report.extra.get("regenerated"))
     if regenerated:
         if curated is None:

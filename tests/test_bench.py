@@ -305,6 +305,22 @@ def test_dr4sr_resume_end_to_end_trains_only_the_missing_runs(results, monkeypat
     assert "| gru4rec | doubled | 0 |" in (results / "dr4sr_synthetic_t.md").read_text()
 
 
+def stub_train(caps: list):
+    """A `train_model` stand-in for bench/dr4sr.py's wiring tests: records each run's epoch cap and returns a
+    result that trained for all of them without stopping early."""
+    from types import SimpleNamespace
+
+    import dr4sr_summary as ds
+
+    def fake_train(split, model, cfg, train_set=None, checkpoint=None):
+        caps.append(cfg.epochs)
+        hist = [{"epoch": e, "valid": {"ndcg@20": 0.1}} for e in range(cfg.epochs)]
+        return SimpleNamespace(test={m: 0.1 for m in ds.METRICS}, best_epoch=0, history=hist,
+                               extra={"stopped_early": False}, train_seconds_per_epoch=0.0, peak_rss_mb=1.0)
+
+    return fake_train
+
+
 def test_dr4sr_equal_samples_trains_the_doubled_control_for_the_regenerated_sets_samples(results, monkeypatch):
     """--equal-samples: the doubled control's epoch cap is set so that it sees as many samples as --epochs of
     the + DR4SR set; curation and training are stubbed (sizes 1.5x and 2x the original data), the wiring is real."""
@@ -324,15 +340,8 @@ def test_dr4sr_equal_samples_trains_the_doubled_control_for_the_regenerated_sets
         return full.subset(np.arange(int(n)) % len(full)), SimpleNamespace(extra=info)
 
     caps = []
-
-    def fake_train(split, model, cfg, train_set=None, checkpoint=None):
-        caps.append(cfg.epochs)
-        hist = [{"epoch": e, "valid": {"ndcg@20": 0.1}} for e in range(cfg.epochs)]
-        return SimpleNamespace(test={m: 0.1 for m in ds.METRICS}, best_epoch=0, history=hist,
-                               extra={"stopped_early": False}, train_seconds_per_epoch=0.0, peak_rss_mb=1.0)
-
     monkeypatch.setattr(recsift.curators, "curate", fake_curate)
-    monkeypatch.setattr(recsift.train, "train_model", fake_train)
+    monkeypatch.setattr(recsift.train, "train_model", stub_train(caps))
     dr4sr.main(["--dataset", "synthetic", "--models", "gru4rec", "--variants", "original,doubled", "--equal-samples",
                 "--epochs", "4", "--seeds", "0", "--tag", "_eq"])
     assert caps == [4, 3]  # the original keeps --epochs; 4 epochs of 1.5n samples = 3 epochs of 2n
@@ -360,7 +369,6 @@ def test_dr4sr_no_diversity_reports_its_own_regeneration(results, monkeypatch):
     from types import SimpleNamespace
 
     import dr4sr
-    import dr4sr_summary as ds
 
     import recsift.curators
     import recsift.train
@@ -372,12 +380,8 @@ def test_dr4sr_no_diversity_reports_its_own_regeneration(results, monkeypatch):
         info = {"pretrain_seconds": 12.0, "inference_seconds": 3.0, "n_regenerated": 77}
         return full, SimpleNamespace(extra=info)
 
-    def fake_train(split, model, cfg, train_set=None, checkpoint=None):
-        return SimpleNamespace(test={m: 0.1 for m in ds.METRICS}, best_epoch=0, history=[{"valid": {"ndcg@20": .1}}],
-                               extra={"stopped_early": False}, train_seconds_per_epoch=0.0, peak_rss_mb=1.0)
-
     monkeypatch.setattr(recsift.curators, "curate", fake_curate)
-    monkeypatch.setattr(recsift.train, "train_model", fake_train)
+    monkeypatch.setattr(recsift.train, "train_model", stub_train([]))
     dr4sr.main(["--dataset", "synthetic", "--models", "gru4rec", "--variants", "no_diversity", "--epochs", "1",
                 "--seeds", "0", "--tag", "_nd"])
     assert seen == [False]

@@ -193,12 +193,8 @@ def main(argv: list[str] | None = None) -> None:
                     ts, prep = curate(full, "dr4sr_plus", None, ctx, target=model, bilevel_epochs=args.bilevel_epochs,
                                       warmup_epochs=args.warmup_epochs, end_to_end=var == "end_to_end",
                                       tau_init=args.tau_init, **regen)
-                    h = prep.extra["bilevel_history"]
-                    plain = [e["seconds"] for e in h if not e["bilevel"]]
-                    bil = [e["seconds"] for e in h if e["bilevel"]]
                     extra = {"bilevel_seconds": prep.extra["bilevel_seconds"],
-                             "plain_s_per_epoch": float(np.median(plain)) if plain else None,
-                             "bilevel_s_per_epoch": float(np.median(bil)) if bil else None,
+                             **phase_cost(prep.extra["bilevel_history"]),
                              "mean_weight": prep.extra["mean_weight"],
                              "weight_histogram": prep.extra["weight_histogram"]}
                 run_cfg = cfg
@@ -220,6 +216,19 @@ def main(argv: list[str] | None = None) -> None:
                 print(rows[-1], flush=True)
                 save(args, rows, regen_rows)  # after every run: an interrupted bench keeps what finished
     print(table(args, rows, regen_rows))
+
+
+def phase_cost(history: list[dict]) -> dict:
+    """Median seconds and largest peak RSS of the plain (warm-up) and the bi-level epochs of DR4SR+."""
+    import numpy as np
+
+    out = {}
+    for phase, flag in (("plain", False), ("bilevel", True)):
+        eps = [e for e in history if e["bilevel"] == flag]
+        out[f"{phase}_s_per_epoch"] = float(np.median([e["seconds"] for e in eps])) if eps else None
+        peaks = [e["peak_rss_mb"] for e in eps if "peak_rss_mb" in e]
+        out[f"{phase}_peak_rss_mb"] = max(peaks) if peaks else None
+    return out
 
 
 def save(args, rows, regen_rows) -> None:
@@ -289,8 +298,16 @@ def table(args, rows, regen_rows) -> str:
             spread = (f" (10/50/90% quantiles {q['0.1']:.3f} / {q['0.5']:.3f} / {q['0.9']:.3f})" if q else "")
             out.append(f"\nDR4SR+ ({r['model']}): plain epochs {r['plain_s_per_epoch']:.1f} s, bi-level epochs "
                        f"{r['bilevel_s_per_epoch']:.1f} s (+{100 * (r['bilevel_s_per_epoch'] / r['plain_s_per_epoch'] - 1):.0f}%), "
-                       f"mean learnt weight {r['mean_weight']:.3f}{spread}")
+                       f"{rss_change(r)}mean learnt weight {r['mean_weight']:.3f}{spread}")
     return "\n".join(out)
+
+
+def rss_change(r: dict) -> str:
+    """'peak RSS plain a MB, bi-level b MB (+c%), ' when the run recorded per-epoch peaks, else ''."""
+    a, b = r.get("plain_peak_rss_mb"), r.get("bilevel_peak_rss_mb")
+    if not a or not b:
+        return ""
+    return f"peak RSS per epoch plain {a:.0f} MB, bi-level {b:.0f} MB ({100 * (b / a - 1):+.0f}%), "
 
 
 if __name__ == "__main__":

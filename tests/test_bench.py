@@ -262,6 +262,21 @@ def test_kept_profile_describes_a_kept_set_and_joins_the_retained_accuracy(resul
         kp.main()
 
 
+def test_dr4sr_phase_cost_reports_time_and_peak_memory_per_phase():
+    import dr4sr
+
+    h = [{"bilevel": False, "seconds": 10.0, "peak_rss_mb": 900.0}, {"bilevel": False, "seconds": 12.0, "peak_rss_mb": 950.0},
+         {"bilevel": True, "seconds": 13.0, "peak_rss_mb": 1100.0}, {"bilevel": True, "seconds": 15.0, "peak_rss_mb": 1140.0},
+         {"bilevel": True, "seconds": 14.0, "peak_rss_mb": 1000.0}]
+    c = dr4sr.phase_cost(h)
+    assert c == {"plain_s_per_epoch": 11.0, "plain_peak_rss_mb": 950.0,
+                 "bilevel_s_per_epoch": 14.0, "bilevel_peak_rss_mb": 1140.0}
+    assert dr4sr.rss_change(c) == "peak RSS per epoch plain 950 MB, bi-level 1140 MB (+20%), "
+    # a history without per-epoch peaks (older runs) makes no memory claim
+    old = dr4sr.phase_cost([{k: v for k, v in e.items() if k != "peak_rss_mb"} for e in h])
+    assert old["bilevel_peak_rss_mb"] is None and dr4sr.rss_change(old) == ""
+
+
 def test_dr4sr_summary_correlates_the_weights_of_two_target_models(tmp_path):
     import dr4sr_summary as ds
 

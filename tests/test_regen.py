@@ -338,6 +338,7 @@ def test_dr4sr_plus_weights_and_save_load_roundtrip(small_split, tmp_path):
                       **REGEN)
     hist = rep.extra["bilevel_history"]
     assert [h["bilevel"] for h in hist] == [False, True, True] and sum(h["outer_steps"] for h in hist) > 0
+    assert all(h["peak_rss_mb"] > 0 for h in hist)  # each epoch's own peak: the cost table's memory per phase
     w = out.weights
     plain, _ = curate(ts, "dr4sr", None, ctx, **REGEN)  # same regenerated data (memoised in ctx)
     assert len(w) == len(plain)

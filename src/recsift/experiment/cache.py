@@ -122,34 +122,3 @@ def claim(folder: str | os.PathLike[str]) -> Iterator[tuple[bool, bool]]:
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         yield True, waited
-
-
-class PeakMemory:
-    """Peak resident memory of this process during a block, in MiB.
-
-    On Linux the kernel's high-water mark is reset at the start (``/proc/self/clear_refs``), so a
-    long-lived worker reports each step's own peak; elsewhere it is the process's peak so far.
-    """
-
-    def __enter__(self) -> PeakMemory:
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-        except OSError:
-            pass
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    @staticmethod
-    def mb() -> float:
-        try:
-            status = Path("/proc/self/status").read_text()
-            m = re.search(r"VmHWM:\s+(\d+)\s+kB", status)
-            if m:
-                return round(int(m.group(1)) / 1024, 1)
-        except OSError:
-            pass
-        from ..utils.runtime import peak_rss_mb
-
-        return round(peak_rss_mb(), 1)

@@ -40,7 +40,8 @@ import pandas as pd
 
 from ..errors import BudgetError, DataFormatError
 from ..utils.io import save_npz, write_atomic, write_json
-from .cache import (PeakMemory, claim, data_fingerprint, file_lock, is_done, read_marker, step_folder, step_key,
+from ..utils.runtime import PeakMemory
+from .cache import (claim, data_fingerprint, file_lock, is_done, read_marker, step_folder, step_key,
                     write_marker)
 from .config import DataRef, ExperimentConfig, ResolvedExperiment, resolve
 

@@ -45,6 +45,7 @@ from ..errors import ConfigError
 from ..train import TrainConfig
 from ..train.losses import get_loss
 from ..train.trainer import SequenceTrainer
+from ..utils.runtime import PeakMemory
 
 log = logging.getLogger(__name__)
 Tensors = Sequence[torch.Tensor]
@@ -186,30 +187,35 @@ def train_bilevel(model: torch.nn.Module, regen: TrainingSet, original: Training
     step = 0
     for epoch in range(cfg.epochs):
         model.train()
-        t0, tot, n, outer_steps, hg_norm = time.perf_counter(), 0.0, 0, 0, 0.0
-        bilevel = epoch >= cfg.warmup_epochs
-        for b in inner.batcher.batches(inner.rng):
-            per, h = per_sample(b)
-            loss = weighted(b, per, h) if bilevel else per.mean()
-            tot += inner._step(loss) * len(per)
-            n += len(per)
-            step += bilevel
-            if bilevel and not cfg.end_to_end and step % cfg.interval == 0:
-                bf = next(fresh)
-                per_f, h_f = per_sample(bf)
-                per_o, _ = per_sample(next(ori))
-                hg = hypergradient(weighted(bf, per_f, h_f), per_o.mean(), theta, phi, alpha=cfg.alpha,
-                                   terms=cfg.neumann_terms)
-                meta_opt.zero_grad(set_to_none=True)
-                for p_, g_ in zip(phi, hg):
-                    p_.grad = g_
-                hg_norm = float(torch.nn.utils.clip_grad_norm_(phi, cfg.clip))
-                meta_opt.step()
-                outer_steps += 1
+        with PeakMemory() as mem:  # this epoch's own peak (Linux; elsewhere the process's so far)
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            t0, tot, n, outer_steps, hg_norm = time.perf_counter(), 0.0, 0, 0, 0.0
+            bilevel = epoch >= cfg.warmup_epochs
+            for b in inner.batcher.batches(inner.rng):
+                per, h = per_sample(b)
+                loss = weighted(b, per, h) if bilevel else per.mean()
+                tot += inner._step(loss) * len(per)
+                n += len(per)
+                step += bilevel
+                if bilevel and not cfg.end_to_end and step % cfg.interval == 0:
+                    bf = next(fresh)
+                    per_f, h_f = per_sample(bf)
+                    per_o, _ = per_sample(next(ori))
+                    hg = hypergradient(weighted(bf, per_f, h_f), per_o.mean(), theta, phi, alpha=cfg.alpha,
+                                       terms=cfg.neumann_terms)
+                    meta_opt.zero_grad(set_to_none=True)
+                    for p_, g_ in zip(phi, hg):
+                        p_.grad = g_
+                    hg_norm = float(torch.nn.utils.clip_grad_norm_(phi, cfg.clip))
+                    meta_opt.step()
+                    outer_steps += 1
         hist.append({"epoch": epoch, "loss": tot / max(n, 1), "bilevel": bilevel, "outer_steps": outer_steps,
-                     "hypergrad_norm": hg_norm, "seconds": time.perf_counter() - t0})
-        log.info("dr4sr+ epoch %d loss %.4f outer %d (%.1fs)", epoch, hist[-1]["loss"], outer_steps,
-                 hist[-1]["seconds"])
+                     "hypergrad_norm": hg_norm, "seconds": time.perf_counter() - t0, "peak_rss_mb": mem.mb()})
+        if dev.type == "cuda":
+            hist[-1]["peak_gpu_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        log.info("dr4sr+ epoch %d loss %.4f outer %d (%.1fs, peak RSS %.0f MB)", epoch, hist[-1]["loss"],
+                 outer_steps, hist[-1]["seconds"], hist[-1]["peak_rss_mb"])
     model.eval()
     return BilevelResult(pers, model, hist)
 

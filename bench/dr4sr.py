@@ -51,7 +51,7 @@ def paper_cell(dataset: str, model: str, variant: str) -> str:
 
 #: the settings a result's runs depend on: --resume refuses an earlier result that differs in one
 RUN_SETTINGS = ("epochs", "patience", "regen_epochs", "gamma", "k_memories", "restrictive_steps", "equal_samples",
-                "bilevel_epochs", "warmup_epochs", "tau_init")
+                "bilevel_epochs", "warmup_epochs", "tau_init", "model_param")
 #: defaults of the settings that change the regenerated data (γ, K, forced copy steps) or DR4SR+'s weights (τ);
 #: bench/dr4sr_summary.py labels a run that changed one
 DATA_DEFAULTS = {"gamma": 0.3, "k_memories": 5, "restrictive_steps": 0, "tau_init": 10.0}
@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="train the doubled control for the epochs that see as many samples as --epochs of the "
                          "+ DR4SR set (round(epochs x |DR4SR set| / |doubled set|)): the repetition control at equal "
                          "training length")
+    ap.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="hyper-parameter of the target models (repeatable), e.g. --model-param graph_norm=row+col "
+                         "--model-param gnn_layers=2; name the run with --tag (not with dr4sr_plus / end_to_end, "
+                         "whose personalizer trains its own target)")
     ap.add_argument("--seeds", default="2023")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--tag", default="", help="suffix of the result files (dr4sr_<dataset><tag>.md)")
@@ -137,6 +141,11 @@ def main(argv: list[str] | None = None) -> None:
     full = split.training_set()
     models = args.models.split(",")
     variants = args.variants.split(",")
+    from recsift.utils.params import parse_params
+
+    model_params = parse_params(args.model_param)
+    if model_params and {"dr4sr_plus", "end_to_end"} & set(variants):
+        raise SystemExit("--model-param applies to the target training only: run dr4sr_plus / end_to_end without it")
     bad = set(variants) - set(VARIANTS)
     if bad:
         raise SystemExit(f"unknown variants {sorted(bad)}; use {VARIANTS}")
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                     extra["epochs_cap"] = run_cfg.epochs
                 la = load_avg()
                 ckpt = checkpoint_path(args.cache_dir, f"dr4sr_{args.dataset}{args.tag}", seed, model, var)
-                res = train_model(split, model, run_cfg, train_set=ts, checkpoint=ckpt)
+                res = train_model(split, model, run_cfg, train_set=ts, checkpoint=ckpt, model_params=model_params)
                 epochs_run = len(res.history)
                 rows.append({"seed": seed, "model": model, "variant": var, "n_train": len(ts),
                              "test": res.test, "best_epoch": res.best_epoch, "epochs_run": epochs_run,

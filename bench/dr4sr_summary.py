@@ -39,10 +39,12 @@ def load_runs(names: list[str]) -> list[dict]:
             raise SystemExit(f"no result {path}: name results under bench/results without .json")
         payload = json.loads(path.read_text())
         a = payload["args"]
+        # a run with other model hyper-parameters (--model-param) is another model: its own rows and pairs
+        model_tag = f" ({', '.join(a['model_param'])})" if a.get("model_param") else ""
         for r in payload.get("runs", []):
             variant = r["variant"] + label(r["variant"], a)
-            out.append({**r, "dataset": a["dataset"], "variant": variant, "cap": r.get("epochs_cap", a["epochs"]),
-                        "patience": a["patience"], "source": name})
+            out.append({**r, "dataset": a["dataset"], "model": r["model"] + model_tag, "variant": variant,
+                        "cap": r.get("epochs_cap", a["epochs"]), "patience": a["patience"], "source": name})
     return out
 
 

@@ -320,15 +320,17 @@ def test_dr4sr_resume_end_to_end_trains_only_the_missing_runs(results, monkeypat
     assert "| gru4rec | doubled | 0 |" in (results / "dr4sr_synthetic_t.md").read_text()
 
 
-def stub_train(caps: list):
-    """A `train_model` stand-in for bench/dr4sr.py's wiring tests: records each run's epoch cap and returns a
-    result that trained for all of them without stopping early."""
+def stub_train(caps: list, params: list | None = None):
+    """A `train_model` stand-in for bench/dr4sr.py's wiring tests: records each run's epoch cap (and model
+    parameters) and returns a result that trained for all of them without stopping early."""
     from types import SimpleNamespace
 
     import dr4sr_summary as ds
 
-    def fake_train(split, model, cfg, train_set=None, checkpoint=None):
+    def fake_train(split, model, cfg, train_set=None, checkpoint=None, model_params=None):
         caps.append(cfg.epochs)
+        if params is not None:
+            params.append(model_params)
         hist = [{"epoch": e, "valid": {"ndcg@20": 0.1}} for e in range(cfg.epochs)]
         return SimpleNamespace(test={m: 0.1 for m in ds.METRICS}, best_epoch=0, history=hist,
                                extra={"stopped_early": False}, train_seconds_per_epoch=0.0, peak_rss_mb=1.0)
@@ -403,6 +405,26 @@ def test_dr4sr_no_diversity_reports_its_own_regeneration(results, monkeypatch):
     run = json.loads((results / "dr4sr_synthetic_nd.json").read_text())["runs"][0]
     assert run["n_regenerated"] == 77 and run["pretrain_seconds"] == 12.0
     assert "77 distinct regenerated sequences" in (results / "dr4sr_synthetic_nd.md").read_text()
+
+
+def test_dr4sr_model_param_reaches_the_target_training(results, monkeypatch):
+    import dr4sr
+
+    import recsift.train
+
+    seen = []
+    monkeypatch.setattr(recsift.train, "train_model", stub_train([], seen))
+    dr4sr.main(["--dataset", "synthetic", "--models", "dr4sr_gnn", "--variants", "original", "--epochs", "1",
+                "--seeds", "0", "--model-param", "graph_norm=row+col", "--model-param", "gnn_layers=2", "--tag", "_mp"])
+    assert seen == [{"graph_norm": "row+col", "gnn_layers": 2}]
+    args = json.loads((results / "dr4sr_synthetic_mp.json").read_text())["args"]
+    assert args["model_param"] == ["graph_norm=row+col", "gnn_layers=2"]  # the result says which graph it used
+    import dr4sr_summary as ds
+
+    # the summary keeps it apart from (and never pairs it with) the default model's runs
+    assert [r["model"] for r in ds.load_runs(["dr4sr_synthetic_mp"])] == ["dr4sr_gnn (graph_norm=row+col, gnn_layers=2)"]
+    with pytest.raises(SystemExit, match="target training only"):
+        dr4sr.main(["--dataset", "synthetic", "--variants", "dr4sr_plus", "--model-param", "gnn_layers=2"])
 
 
 def test_gnn_step_times_both_graph_products_and_restores_the_default(results):

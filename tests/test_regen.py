@@ -375,6 +375,21 @@ def test_gnn_graph_hand_example():
     torch.testing.assert_close(a, want)
 
 
+def test_gnn_graph_row_plus_col_norm_is_the_released_codes():
+    from recsift.errors import ConfigError
+    from recsift.models.dr4sr_gnn import transition_graph
+    from recsift.models.registry import build_model
+
+    a = transition_graph(*csr([[1, 2, 3], [3, 4]]), 4, window=2, norm="row+col").to_dense()
+    # S = raw + raw^T + I with raw 1->2 (1), 1->3 (1/2), 2->3 (1), 3->4 (1); neighbours 3, 3, 4, 2
+    s = torch.tensor([[0, 0, 0, 0, 0], [0, 1, 1, .5, 0], [0, 1, 1, 1, 0], [0, .5, 1, 1, 1], [0, 0, 0, 1, 1.]])
+    inv = 1 / torch.tensor([1, 3, 3, 4, 2.])
+    torch.testing.assert_close(a, s * inv[:, None] + s * inv[None, :])
+    assert a[3, 4] == pytest.approx(0.75) and a[1, 3] == pytest.approx(0.5 * (1 / 3 + 1 / 4))
+    with pytest.raises(ConfigError, match="graph_norm='sym' is not one of"):
+        build_model("dr4sr_gnn", n_items=4, graph_norm="sym")
+
+
 def test_gnn_backbone_trains_on_synthetic_and_beats_popularity():
     split = leave_one_out(generate(400, 60, seed=1).interactions)
     cfg = TrainConfig(epochs=12, batch_size=128, lr=3e-3, seed=0, patience=None, max_len=20,

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import ConfigError, RecsiftError
+from .utils.params import parse_params
 
 app = typer.Typer(help="recsift: which interactions matter, and how little data can my models be trained on?",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -177,21 +178,6 @@ def report_cmd(
     print(build_report(runs_dir, out_file))
 
 
-def _parse_params(items: list[str] | None) -> dict:
-    """``key=value`` pairs; values parsed as JSON when possible (numbers, lists, booleans)."""
-
-    out = {}
-    for it in items or []:
-        if "=" not in it:
-            raise ConfigError(f"--param {it!r} must look like key=value (e.g. --param hidden_size=128)")
-        k, v = it.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
-
-
 @app.command()
 @file_options
 def train(
@@ -225,7 +211,7 @@ def train(
     from .train import TrainConfig, train_model
 
     get_model_class(model)  # unknown names fail before any data is read
-    params = _parse_params(param)
+    params = parse_params(param)
     cfg = TrainConfig.make(epochs=epochs, seed=seed, layout=layout, pack=pack, batch_size=batch_size, lr=lr,
                            patience=patience or None, valid_metric=valid_metric, loss=loss, max_len=max_len,
                            device=device, mask_history=mask_history, progress=progress)
@@ -383,7 +369,7 @@ def curate(
     from .data import Budget
 
     check_out_dir(out_dir)  # a file or another folder fails before any work
-    params = _parse_params(param)
+    params = parse_params(param)
     name, full_params = resolve_method(method, params)  # unknown methods and parameters fail before any work
     check_params(name, CURATORS[name], full_params)
     if budget is None and not getattr(CURATORS[name], "transform", False):

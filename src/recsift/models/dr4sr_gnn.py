@@ -9,11 +9,16 @@ builder (ALGORITHMS.md §3.7). Not SR-GNN (no per-session graphs, no gated GNN).
   ``1 / distance`` for every ``j`` within the next ``window`` (2) positions, summed over
   occurrences; symmetrised (``A + A^T``); self-loops added; every row divided by its number of
   neighbours (non-zeros), not by its weight sum.
-* Item embeddings propagated LightGCN-style, ``E_{l+1} = A E_l`` for ``gnn_layers`` (3) layers,
-  averaged over ``E_0..E_L``. The propagated table is both the encoder's input table and the
+  ``graph_norm="row+col"`` uses the released code's ``D^-1 S + S D^-1`` instead (its
+  ``_build_graph``; the entries of a row then sum to more than 1).
+* Item embeddings propagated LightGCN-style, ``E_{l+1} = A E_l`` for ``gnn_layers`` (3, as
+  ALGORITHMS.md §3.7; the released ``configs/gnn.yaml`` sets 2) layers, averaged over ``E_0..E_L``. The propagated table is both the encoder's input table and the
   (tied) output table.
 * Encoder: SASRec's (``sasrec.py``) with the reference's sizes: 2 layers, 2 heads, FFN 128,
   dropout 0.5.
+
+The released code's graph (``graph: new``) is likewise built from the data the model trains on,
+but leaves out each training sequence's last item; here every item of the sequences counts.
 
 Deviations: without ``prepare_data`` (a model used before any training set was seen) the
 graph is the identity, i.e. plain SASRec with FFN 128. The padding row has no edges. One
@@ -34,12 +39,20 @@ import numpy as np
 import torch
 
 from ..data import SequenceSamples, TrainingSet
+from ..errors import ConfigError
 from .registry import register_model
 from .sasrec import SASRec
 
 
-def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2) -> torch.Tensor:
-    """Row-normalised symmetric item graph ``[n_items + 1]^2`` (sparse COO tensor) of CSR sequences.
+GRAPH_NORMS = ("row", "row+col")
+
+
+def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2,
+                     norm: str = "row") -> torch.Tensor:
+    """Normalised symmetric item graph ``[n_items + 1]^2`` (sparse COO tensor) of CSR sequences.
+
+    ``norm``: ``"row"`` divides every row of ``S = A + A^T + I`` by its number of neighbours
+    (``D^-1 S``, ALGORITHMS.md §3.7); ``"row+col"`` is the released code's ``D^-1 S + S D^-1``.
 
     Example
     -------
@@ -48,7 +61,7 @@ def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window
     >>> [round(float(x), 3) for x in a[1]]
     [0.0, 0.333, 0.333, 0.167]
     """
-    return _to_torch(transition_csr(indptr, items, n_items, window))
+    return _to_torch(transition_csr(indptr, items, n_items, window, norm))
 
 
 def _to_torch(a) -> torch.Tensor:
@@ -58,9 +71,12 @@ def _to_torch(a) -> torch.Tensor:
     return torch.sparse_coo_tensor(idx, torch.from_numpy(a.data), a.shape, check_invariants=True).coalesce()
 
 
-def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2):
+def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2, norm: str = "row"):
     """`transition_graph` as a float32 scipy CSR matrix (what the CPU product multiplies by)."""
     import scipy.sparse as sp
+
+    if norm not in GRAPH_NORMS:
+        raise ConfigError(f"dr4sr_gnn: graph_norm={norm!r} is not one of {GRAPH_NORMS}")
 
     seq_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     pos = np.arange(len(items))
@@ -77,8 +93,9 @@ def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: 
     eye[0] = 0.0
     a = (a + sp.diags(eye)).tocsr()
     a.sum_duplicates()
-    nnz = np.maximum(np.diff(a.indptr), 1)
-    return (sp.diags(1.0 / nnz) @ a).tocsr().astype(np.float32)
+    inv = sp.diags(1.0 / np.maximum(np.diff(a.indptr), 1))  # 1 / number of neighbours (non-zeros)
+    out = inv @ a if norm == "row" else inv @ a + a @ inv
+    return out.tocsr().astype(np.float32)
 
 
 class _SpMM(torch.autograd.Function):
@@ -108,10 +125,13 @@ class DR4SRGNN(SASRec):
     def __init__(self, n_items: int, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
                  hidden_size: int = 64, inner_size: int = 128, hidden_dropout_prob: float = 0.5,
                  attn_dropout_prob: float = 0.5, hidden_act: str = "gelu", layer_norm_eps: float = 1e-12,
-                 initializer_range: float = 0.02, gnn_layers: int = 3, graph_window: int = 2) -> None:
+                 initializer_range: float = 0.02, gnn_layers: int = 3, graph_window: int = 2,
+                 graph_norm: str = "row") -> None:
         super().__init__(n_items, max_len, n_layers, n_heads, hidden_size, inner_size, hidden_dropout_prob,
                          attn_dropout_prob, hidden_act, layer_norm_eps, initializer_range)
-        self.gnn_layers, self.graph_window = int(gnn_layers), int(graph_window)
+        if graph_norm not in GRAPH_NORMS:
+            raise ConfigError(f"dr4sr_gnn: graph_norm={graph_norm!r} is not one of {GRAPH_NORMS}")
+        self.gnn_layers, self.graph_window, self.graph_norm = int(gnn_layers), int(graph_window), graph_norm
         self.graph: torch.Tensor | None = None
         self._csr: tuple | None = None  # (A, A^T) as scipy CSR, for the CPU product
         self._table: tuple[int, bool, torch.Tensor] | None = None
@@ -125,7 +145,8 @@ class DR4SRGNN(SASRec):
         st = d.store
         lens = st.indptr[users + 1] - st.indptr[users]
         idx = np.repeat(st.indptr[users], lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-        a = transition_csr(np.concatenate([[0], np.cumsum(lens)]), st.items[idx], self.n_items, self.graph_window)
+        a = transition_csr(np.concatenate([[0], np.cumsum(lens)]), st.items[idx], self.n_items, self.graph_window,
+                           self.graph_norm)
         self.graph = _to_torch(a).to(self.item_embedding.weight.device)
         self._csr = (a, a.T.tocsr())
         self._table = None
@@ -159,4 +180,4 @@ class DR4SRGNN(SASRec):
         return self.propagated()
 
 
-__all__ = ["DR4SRGNN", "transition_csr", "transition_graph"]
+__all__ = ["DR4SRGNN", "GRAPH_NORMS", "transition_csr", "transition_graph"]

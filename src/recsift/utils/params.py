@@ -9,6 +9,7 @@ unchecked.
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 from collections.abc import Callable
 from functools import lru_cache
@@ -64,3 +65,16 @@ def validate_kwargs(owner: str, fn: Callable, params: dict[str, Any]) -> dict[st
                               f"{text}{hint}") from None
     return out
 
+
+def parse_params(items: list[str] | None) -> dict:
+    """``key=value`` pairs (``--param``); values parsed as JSON when possible (numbers, lists, booleans)."""
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ConfigError(f"--param {it!r} must look like key=value (e.g. --param hidden_size=128)")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out

@@ -435,3 +435,22 @@ def test_gnn_step_times_both_graph_products_and_restores_the_default(results):
     assert len(out["ms"]) == 4 and all(v[0] > 0 for v in out["ms"].values())
     md = (results / "gnn_step_synthetic.md").read_text()
     assert "| propagation (forward + backward) | scipy CSR (default) |" in md and "| whole step | torch.sparse.mm" in md
+
+
+def test_gnn_graph_scale_measures_each_training_sets_graph(results):
+    import gnn_graph_scale as gs
+    import scipy.sparse as sp
+
+    # hand case: A = 2I on 3 items (+ padding row 0) doubles every non-padding row per layer
+    a = sp.diags([0.0, 2.0, 2.0, 2.0]).tocsr()
+    x = np.ones((4, 2))
+    x[0] = 0
+    out = gs.graph_scale(a, x, 3)
+    assert out["stretch"] == pytest.approx([2.0, 4.0, 8.0]) and out["row_sum"]["max"] == 2.0 and out["nnz"] == 3
+    gs.main(["--dataset", "synthetic", "--regen-epochs", "1", "--layers", "2"])
+    rows = json.loads((results / "gnn_graph_scale_synthetic.json").read_text())["rows"]
+    assert [(r["training set"], r["norm"]) for r in rows] == [
+        ("original", "row"), ("original", "row+col"), ("+ DR4SR", "row"), ("+ DR4SR", "row+col")]
+    for plain, both in (rows[:2], rows[2:]):  # row+col adds the transpose's non-negative entries
+        assert both["row_sum"]["p50"] >= plain["row_sum"]["p50"] and plain["nnz"] == both["nnz"]
+    assert rows[2]["samples"] > rows[0]["samples"] and all(len(r["stretch"]) == 2 for r in rows)

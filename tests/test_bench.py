@@ -450,7 +450,10 @@ def test_gnn_graph_scale_measures_each_training_sets_graph(results):
     gs.main(["--dataset", "synthetic", "--regen-epochs", "1", "--layers", "2"])
     rows = json.loads((results / "gnn_graph_scale_synthetic.json").read_text())["rows"]
     assert [(r["training set"], r["norm"]) for r in rows] == [
-        ("original", "row"), ("original", "row+col"), ("+ DR4SR", "row"), ("+ DR4SR", "row+col")]
-    for plain, both in (rows[:2], rows[2:]):  # row+col adds the transpose's non-negative entries
-        assert both["row_sum"]["p50"] >= plain["row_sum"]["p50"] and plain["nnz"] == both["nnz"]
-    assert rows[2]["samples"] > rows[0]["samples"] and all(len(r["stretch"]) == 2 for r in rows)
+        (t, n) for t in ("original", "+ DR4SR") for n in ("row", "row+col", "row_sum")]
+    for plain, both, stochastic in (rows[:3], rows[3:]):
+        # row+col adds the transpose's non-negative entries; row_sum's rows sum to 1
+        assert both["row_sum"]["p50"] >= plain["row_sum"]["p50"] and plain["nnz"] == both["nnz"] == stochastic["nnz"]
+        assert stochastic["row_sum"]["p50"] == pytest.approx(1.0, abs=1e-5)
+        assert stochastic["row_sum"]["max"] == pytest.approx(1.0, abs=1e-5)
+    assert rows[3]["samples"] > rows[0]["samples"] and all(len(r["stretch"]) == 2 for r in rows)

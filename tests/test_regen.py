@@ -386,6 +386,15 @@ def test_gnn_graph_row_plus_col_norm_is_the_released_codes():
     inv = 1 / torch.tensor([1, 3, 3, 4, 2.])
     torch.testing.assert_close(a, s * inv[:, None] + s * inv[None, :])
     assert a[3, 4] == pytest.approx(0.75) and a[1, 3] == pytest.approx(0.5 * (1 / 3 + 1 / 4))
+    # row_sum: rows divided by their weight sums (row-stochastic); repeating the data leaves its rows summing
+    # to 1, where the neighbour-count normalisation's rows grow with the repetition
+    r = transition_graph(*csr([[1, 2, 3], [3, 4]]), 4, window=2, norm="row_sum").to_dense()
+    torch.testing.assert_close(r, s / s.sum(1).clamp_min(1e-12)[:, None])
+    seqs3 = [[1, 2, 3], [3, 4]] * 3
+    torch.testing.assert_close(transition_graph(*csr(seqs3), 4, norm="row_sum").to_dense().sum(1),
+                               torch.tensor([0, 1, 1, 1, 1.]))
+    once, thrice = (transition_graph(*csr(q), 4).to_dense().sum(1) for q in ([[1, 2, 3], [3, 4]], seqs3))
+    assert (thrice[1:] > once[1:]).all()
     with pytest.raises(ConfigError, match="graph_norm='sym' is not one of"):
         build_model("dr4sr_gnn", n_items=4, graph_norm="sym")
 

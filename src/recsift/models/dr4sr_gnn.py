@@ -10,7 +10,9 @@ builder (ALGORITHMS.md §3.7). Not SR-GNN (no per-session graphs, no gated GNN).
   occurrences; symmetrised (``A + A^T``); self-loops added; every row divided by its number of
   neighbours (non-zeros), not by its weight sum.
   ``graph_norm="row+col"`` uses the released code's ``D^-1 S + S D^-1`` instead (its
-  ``_build_graph``; the entries of a row then sum to more than 1).
+  ``_build_graph``; the entries of a row then sum to more than 1); ``"row_sum"`` (an option of
+  ours, not the paper's) divides rows by their weight sums, whose scale does not grow when a
+  training set repeats transitions (+ DR4SR's does: ``bench/gnn_graph_scale.py``).
 * Item embeddings propagated LightGCN-style, ``E_{l+1} = A E_l`` for ``gnn_layers`` (3, as
   ALGORITHMS.md §3.7; the released ``configs/gnn.yaml`` sets 2) layers, averaged over ``E_0..E_L``. The propagated table is both the encoder's input table and the
   (tied) output table.
@@ -44,7 +46,7 @@ from .registry import register_model
 from .sasrec import SASRec
 
 
-GRAPH_NORMS = ("row", "row+col")
+GRAPH_NORMS = ("row", "row+col", "row_sum")
 
 
 def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2,
@@ -52,7 +54,9 @@ def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window
     """Normalised symmetric item graph ``[n_items + 1]^2`` (sparse COO tensor) of CSR sequences.
 
     ``norm``: ``"row"`` divides every row of ``S = A + A^T + I`` by its number of neighbours
-    (``D^-1 S``, ALGORITHMS.md §3.7); ``"row+col"`` is the released code's ``D^-1 S + S D^-1``.
+    (``D^-1 S``, ALGORITHMS.md §3.7); ``"row+col"`` is the released code's ``D^-1 S + S D^-1``;
+    ``"row_sum"`` (not the paper's) divides every row by its weight sum, so repeating the same
+    transitions does not change the graph's scale.
 
     Example
     -------
@@ -93,6 +97,9 @@ def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: 
     eye[0] = 0.0
     a = (a + sp.diags(eye)).tocsr()
     a.sum_duplicates()
+    if norm == "row_sum":
+        sums = np.asarray(a.sum(1)).ravel()
+        return (sp.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ a).tocsr().astype(np.float32)
     inv = sp.diags(1.0 / np.maximum(np.diff(a.indptr), 1))  # 1 / number of neighbours (non-zeros)
     out = inv @ a if norm == "row" else inv @ a + a @ inv
     return out.tocsr().astype(np.float32)

@@ -14,13 +14,14 @@ builder (ALGORITHMS.md §3.7). Not SR-GNN (no per-session graphs, no gated GNN).
   ours, not the paper's) divides rows by their weight sums, whose scale does not grow when a
   training set repeats transitions (+ DR4SR's does: ``bench/gnn_graph_scale.py``).
 * Item embeddings propagated LightGCN-style, ``E_{l+1} = A E_l`` for ``gnn_layers`` (3, as
-  ALGORITHMS.md §3.7; the released ``configs/gnn.yaml`` sets 2) layers, averaged over ``E_0..E_L``. The propagated table is both the encoder's input table and the
-  (tied) output table.
+  ALGORITHMS.md §3.7; the released ``configs/gnn.yaml`` sets 2) layers, averaged over
+  ``E_0..E_L``. The propagated table is both the encoder's input table and the (tied) output table.
 * Encoder: SASRec's (``sasrec.py``) with the reference's sizes: 2 layers, 2 heads, FFN 128,
   dropout 0.5.
 
-The released code's graph (``graph: new``) is likewise built from the data the model trains on,
-but leaves out each training sequence's last item; here every item of the sequences counts.
+The released code's graph (``graph: new``) is likewise built from the data the model trains on; its
+builder shortens every sequence by one item first (``item_list_len -= 1``, commented as for the
+validation data); here every item of the training sequences counts.
 
 Deviations: without ``prepare_data`` (a model used before any training set was seen) the
 graph is the identity, i.e. plain SASRec with FFN 128. The padding row has no edges. One

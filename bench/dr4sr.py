@@ -306,8 +306,9 @@ def table(args, rows, regen_rows) -> str:
             q = r.get("weight_histogram", {}).get("quantiles", {})
             spread = (f" (10/50/90% quantiles {q['0.1']:.3f} / {q['0.5']:.3f} / {q['0.9']:.3f})" if q else "")
             e2e = r["variant"] == "end_to_end"
-            phase = "weighted epochs (end to end, no outer step)" if e2e else "bi-level epochs"
-            out.append(f"\nDR4SR+{' end to end' if e2e else ''} ({r['model']}): plain epochs {r['plain_s_per_epoch']:.1f} s, {phase} "
+            name, phase = (("DR4SR+ end to end", "weighted epochs (end to end, no outer step)") if e2e
+                           else ("DR4SR+", "bi-level epochs"))
+            out.append(f"\n{name} ({r['model']}): plain epochs {r['plain_s_per_epoch']:.1f} s, {phase} "
                        f"{r['bilevel_s_per_epoch']:.1f} s (+{100 * (r['bilevel_s_per_epoch'] / r['plain_s_per_epoch'] - 1):.0f}%), "
                        f"{rss_change(r)}mean learnt weight {r['mean_weight']:.3f}{spread}")
     return "\n".join(out)

@@ -365,6 +365,46 @@ def test_dr4sr_plus_weights_and_save_load_roundtrip(small_split, tmp_path):
     np.testing.assert_array_equal(back3.data.sample_id, kept.data.sample_id)
 
 
+def test_regenerator_pretraining_resumes_after_an_interruption(tmp_path, monkeypatch):
+    """An interrupted pre-training continues from its per-epoch checkpoint and ends with the same weights
+    and history as an uninterrupted one; the checkpoint is removed at the end; another run's is refused."""
+    from recsift.errors import ConfigError
+    from recsift.regen import regenerator as rg
+
+    src = np.array([[6, 1, 2, 3, 7, 0], [6, 2, 3, 4, 7, 0], [6, 1, 4, 5, 3, 7], [6, 5, 4, 3, 7, 0]])
+    tgt = np.array([[6, 1, 3, 7], [6, 2, 4, 7], [6, 4, 5, 7], [6, 5, 3, 7]])
+    cfg = rg.RegenConfig(epochs=3, max_src=6, batch_size=2)
+
+    def model(init_seed):
+        torch.manual_seed(init_seed)
+        return rg.Regenerator(5, cfg)
+
+    whole = model(0)
+    want = rg.pretrain(whole, src, tgt, seed=3)
+    ckpt = tmp_path / "pre.pt"
+    real, calls = rg.length_batches, []
+
+    def interrupted(*a, **k):  # the third epoch's batches are never drawn
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(rg, "length_batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rg.pretrain(model(0), src, tgt, seed=3, checkpoint=ckpt, fingerprint="k")
+    monkeypatch.setattr(rg, "length_batches", real)
+    assert ckpt.is_file()
+    with pytest.raises(ConfigError, match="belongs to another run"):
+        rg.pretrain(model(0), src, tgt, seed=3, checkpoint=ckpt, fingerprint="other")
+    resumed = model(1)  # other initial weights: the checkpoint's replace them
+    got = rg.pretrain(resumed, src, tgt, seed=3, checkpoint=ckpt, fingerprint="k")
+    assert [h["loss"] for h in got] == pytest.approx([h["loss"] for h in want], abs=1e-6)
+    for (k, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=k)
+    assert not ckpt.exists()
+
+
 def test_gnn_graph_hand_example():
     from recsift.models.dr4sr_gnn import transition_graph
 

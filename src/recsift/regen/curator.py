@@ -177,8 +177,11 @@ def _pretrained(train_set: TrainingSet, ctx: CurationContext, mined: MinedPatter
     ``info`` with the pre-training history and seconds (``pretrain_cached`` when read back)."""
     folder = _cache_folder(ctx, f"regenerator|{key}", items, n_items, 0, prefix="regenerator")
     cached = folder is not None and (folder / "info.json").is_file()
+    ckpt = folder / "pretrain_checkpoint.pt" if folder is not None else None  # an interrupted pre-training
+    resumed = ckpt is not None and ckpt.is_file()
     torch.manual_seed(ctx.seed)
-    init = _init_table(train_set, n_items, init_epochs, ctx, cfg.d_model) if init_epochs and not cached else None
+    init = (_init_table(train_set, n_items, init_epochs, ctx, cfg.d_model)
+            if init_epochs and not cached and not resumed else None)  # a resumed run loads its own weights
     model = Regenerator(n_items, cfg, init, max_tgt=int(mined.lengths.max()) + 2)
     if cached:
         with np.load(folder / "weights.npz") as z:
@@ -190,8 +193,11 @@ def _pretrained(train_set: TrainingSet, ctx: CurationContext, mined: MinedPatter
         return model
     src = source_tokens(indptr, items, mined.pair_seq, cfg.max_src, n_items)
     tgt = target_tokens(mined.indptr, mined.items, mined.pair_pattern, n_items)
-    t0 = time.perf_counter()
-    pre = {"pretrain_history": pretrain(model, src, tgt, seed=ctx.seed), "pretrain_seconds": time.perf_counter() - t0}
+    if ckpt is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    hist = pretrain(model, src, tgt, seed=ctx.seed, checkpoint=ckpt, fingerprint=key)
+    # the epochs' own seconds: a pre-training resumed after an interruption counts its earlier epochs too
+    pre = {"pretrain_history": hist, "pretrain_seconds": float(sum(h["seconds"] for h in hist))}
     info.update(pre, pretrain_cached=False)
     if folder is not None:
         save_npz(folder / "weights.npz", **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})

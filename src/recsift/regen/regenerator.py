@@ -32,8 +32,10 @@ Deviations from the reference:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,6 +44,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.layers import use_fast_dropout
+from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.optim import adam
 
 log = logging.getLogger(__name__)
@@ -203,8 +206,13 @@ def target_tokens(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, n_ite
 
 
 def pretrain(model: Regenerator, src: np.ndarray, tgt: np.ndarray, *, seed: int = 0,
-             device: str | torch.device = "cpu") -> list[dict[str, float]]:
+             device: str | torch.device = "cpu", checkpoint: str | os.PathLike[str] | None = None,
+             fingerprint: str = "") -> list[dict[str, float]]:
     """Train ``model`` on (``src[j]`` -> ``tgt[j]``) token pairs; returns per-epoch losses.
+
+    ``checkpoint``: a file where the weights, optimiser, schedule and random states are saved after
+    every epoch (atomically, tagged with ``fingerprint``); a call that finds it continues after its
+    last epoch and ends with the same weights as an uninterrupted run. Deleted when training ends.
 
     Example
     -------
@@ -221,8 +229,18 @@ def pretrain(model: Regenerator, src: np.ndarray, tgt: np.ndarray, *, seed: int 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     src_len = (src != 0).sum(1)
-    hist = []
-    for epoch in range(cfg.epochs):
+    hist: list[dict[str, float]] = []
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        st = load_checkpoint(checkpoint, fingerprint)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        rng.bit_generator.state = st["numpy_rng"]
+        torch.set_rng_state(st["torch_rng"])
+        hist, start = list(st["history"]), int(st["epoch"]) + 1
+        log.info("regenerator: resumed from %s after epoch %d", checkpoint, start - 1)
+    for epoch in range(start, cfg.epochs):
         t0, tot, n = time.perf_counter(), 0.0, 0
         parts = {"recon": 0.0, "entropy": 0.0}
         for idx in length_batches(src_len, cfg.batch_size, rng):
@@ -241,6 +259,13 @@ def pretrain(model: Regenerator, src: np.ndarray, tgt: np.ndarray, *, seed: int 
                "seconds": time.perf_counter() - t0, "tau": float(model.tau)}
         hist.append(row)
         log.info("regenerator epoch %d loss %.4f (%.1fs)", epoch, row["loss"], row["seconds"])
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+                                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                         "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                                         "history": hist})
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     model.eval()
     return hist
 

@@ -44,7 +44,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.layers import use_fast_dropout
-from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from ..train.optim import adam
 
 log = logging.getLogger(__name__)
@@ -236,8 +236,7 @@ def pretrain(model: Regenerator, src: np.ndarray, tgt: np.ndarray, *, seed: int 
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
-        rng.bit_generator.state = st["numpy_rng"]
-        torch.set_rng_state(st["torch_rng"])
+        set_rng_states(st["rng"], rng)
         hist, start = list(st["history"]), int(st["epoch"]) + 1
         log.info("regenerator: resumed from %s after epoch %d", checkpoint, start - 1)
     for epoch in range(start, cfg.epochs):
@@ -262,8 +261,7 @@ def pretrain(model: Regenerator, src: np.ndarray, tgt: np.ndarray, *, seed: int 
         if checkpoint is not None:
             save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                         "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                                         "history": hist})
+                                         "rng": rng_states(rng), "history": hist})
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     model.eval()

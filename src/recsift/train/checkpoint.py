@@ -91,18 +91,21 @@ def fingerprint(config: Any, model: torch.nn.Module, train: TrainingSet) -> str:
     return h.hexdigest()[:20]
 
 
-def rng_states(np_rng: np.random.Generator, torch_gen: torch.Generator) -> dict[str, Any]:
-    """Every random state an epoch draws from."""
-    out = {"numpy": np_rng.bit_generator.state, "torch_gen": torch_gen.get_state(),
-           "torch_global": torch.get_rng_state()}
+def rng_states(np_rng: np.random.Generator, torch_gen: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random state an epoch draws from (``torch_gen``: a loop's own generator, if it has one)."""
+    out = {"numpy": np_rng.bit_generator.state, "torch_global": torch.get_rng_state()}
+    if torch_gen is not None:
+        out["torch_gen"] = torch_gen.get_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["cuda"] = torch.cuda.get_rng_state_all()
     return out
 
 
-def set_rng_states(states: dict[str, Any], np_rng: np.random.Generator, torch_gen: torch.Generator) -> None:
+def set_rng_states(states: dict[str, Any], np_rng: np.random.Generator,
+                   torch_gen: torch.Generator | None = None) -> None:
     np_rng.bit_generator.state = states["numpy"]
-    torch_gen.set_state(states["torch_gen"])
+    if torch_gen is not None:
+        torch_gen.set_state(states["torch_gen"])
     torch.set_rng_state(states["torch_global"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

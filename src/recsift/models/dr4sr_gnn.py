@@ -50,6 +50,12 @@ from .sasrec import SASRec
 GRAPH_NORMS = ("row", "row+col", "row_sum")
 
 
+def _check_norm(norm: str) -> str:
+    if norm not in GRAPH_NORMS:
+        raise ConfigError(f"dr4sr_gnn: graph_norm={norm!r} is not one of {GRAPH_NORMS}")
+    return norm
+
+
 def transition_graph(indptr: np.ndarray, items: np.ndarray, n_items: int, window: int = 2,
                      norm: str = "row") -> torch.Tensor:
     """Normalised symmetric item graph ``[n_items + 1]^2`` (sparse COO tensor) of CSR sequences.
@@ -80,9 +86,7 @@ def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: 
     """`transition_graph` as a float32 scipy CSR matrix (what the CPU product multiplies by)."""
     import scipy.sparse as sp
 
-    if norm not in GRAPH_NORMS:
-        raise ConfigError(f"dr4sr_gnn: graph_norm={norm!r} is not one of {GRAPH_NORMS}")
-
+    _check_norm(norm)
     seq_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     pos = np.arange(len(items))
     rows, cols, vals = [], [], []
@@ -100,9 +104,10 @@ def transition_csr(indptr: np.ndarray, items: np.ndarray, n_items: int, window: 
     a.sum_duplicates()
     if norm == "row_sum":
         sums = np.asarray(a.sum(1)).ravel()
-        return (sp.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ a).tocsr().astype(np.float32)
-    inv = sp.diags(1.0 / np.maximum(np.diff(a.indptr), 1))  # 1 / number of neighbours (non-zeros)
-    out = inv @ a if norm == "row" else inv @ a + a @ inv
+        out = sp.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ a
+    else:
+        inv = sp.diags(1.0 / np.maximum(np.diff(a.indptr), 1))  # 1 / number of neighbours (non-zeros)
+        out = inv @ a if norm == "row" else inv @ a + a @ inv
     return out.tocsr().astype(np.float32)
 
 
@@ -137,9 +142,8 @@ class DR4SRGNN(SASRec):
                  graph_norm: str = "row") -> None:
         super().__init__(n_items, max_len, n_layers, n_heads, hidden_size, inner_size, hidden_dropout_prob,
                          attn_dropout_prob, hidden_act, layer_norm_eps, initializer_range)
-        if graph_norm not in GRAPH_NORMS:
-            raise ConfigError(f"dr4sr_gnn: graph_norm={graph_norm!r} is not one of {GRAPH_NORMS}")
-        self.gnn_layers, self.graph_window, self.graph_norm = int(gnn_layers), int(graph_window), graph_norm
+        self.gnn_layers, self.graph_window = int(gnn_layers), int(graph_window)
+        self.graph_norm = _check_norm(graph_norm)  # fails at construction, before any data is read
         self.graph: torch.Tensor | None = None
         self._csr: tuple | None = None  # (A, A^T) as scipy CSR, for the CPU product
         self._table: tuple[int, bool, torch.Tensor] | None = None
